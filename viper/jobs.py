@@ -1,0 +1,105 @@
+"""Job payloads exchanged between the bot and the workers through Redis.
+
+Plain dataclasses of primitives, serialised with msgpack (`dumps`/`loads`), so no chat-platform or
+torch object ever crosses the queue. The names of the arq functions live here too, so the bot can
+enqueue without importing the engine.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+
+EXTRACT_JOB = "extract_preferences"
+GENERATE_JOB = "generate_image"
+QUEUE_NAME = "viper:queue"
+
+
+def progress_key(job_id: str) -> str:
+    """Redis key (and pub/sub channel) holding the latest `step/total` progress of a job."""
+    return f"viper:progress:{job_id}"
+
+
+def cancel_key(job_id: str) -> str:
+    """Redis key whose presence asks the worker to stop a job at its next step."""
+    return f"viper:cancel:{job_id}"
+
+
+@dataclass
+class Comment:
+    """One member comment and the gallery image it answers (id and that image's tags)."""
+
+    text: str
+    image_id: str | None = None
+    image_tags: list[str] = field(default_factory=list)
+    image_path: str | None = None
+
+
+@dataclass
+class ExtractRequest:
+    member_id: int
+    comments: list[Comment]
+    backend: str = "lexicon"
+
+
+@dataclass
+class ExtractResult:
+    liked: list[str]
+    disliked: list[str]
+    backend: str
+    backend_version: str = ""
+
+
+@dataclass
+class GenerateRequest:
+    prompt: str
+    liked: list[str] = field(default_factory=list)
+    disliked: list[str] = field(default_factory=list)
+    negative_prompt: str = ""
+    seed: int = 0
+    steps: int | None = None
+    width: int | None = None
+    height: int | None = None
+    guidance: float | None = None
+    liked_strength: float | None = None
+    disliked_strength: float | None = None
+    shuffle: bool = True
+
+
+@dataclass
+class GenerateResult:
+    png: bytes
+    seed: int
+    width: int
+    height: int
+    steps: int
+    model: str
+    is_tiny: bool = False
+    prompt_truncated: bool = False
+    liked_used: list[str] = field(default_factory=list)
+    disliked_used: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def to_dict(obj: Any) -> dict:
+    return dataclasses.asdict(obj)
+
+
+def from_dict(cls, data: dict):
+    """Build dataclass `cls` from `data`, ignoring unknown keys (forward compatibility)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs = {k: v for k, v in data.items() if k in names}
+    if cls is ExtractRequest:
+        kwargs["comments"] = [from_dict(Comment, c) if isinstance(c, dict) else c for c in kwargs.get("comments", [])]
+    return cls(**kwargs)
+
+
+def dumps(obj: Any) -> bytes:
+    return msgpack.packb(obj, use_bin_type=True)
+
+
+def loads(data: bytes) -> Any:
+    return msgpack.unpackb(data, raw=False, strict_map_key=False)
