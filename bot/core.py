@@ -1,0 +1,306 @@
+"""The platform-neutral heart of the bot: onboarding, profiles and /imagine.
+
+Adapters call these methods with a `MemberRef` and render what comes back. Errors are raised as
+`ViperError`s; `bot.messages.friendly` turns them into the sentence a member reads.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+from storage.store import JobRecord, Member, Profile, Store
+from viper import jobs
+from viper.config import Settings
+from viper.errors import InvalidArgument, ViperError
+from viper.gallery import Gallery, GalleryImage
+from viper.queue import JobQueue, Progress
+
+
+@dataclass(frozen=True)
+class MemberRef:
+    """Who is talking to the bot: the platform ("telegram", "discord", "cli") and its user id."""
+
+    platform: str
+    user_id: str
+    display_name: str = ""
+
+
+@dataclass
+class GalleryPage:
+    page: int
+    pages: int
+    images: list[GalleryImage]
+    first_number: int  # the 1-based number shown on the first image of the page
+
+
+@dataclass
+class OnboardingStatus:
+    comments: int
+    needed: int
+    page: GalleryPage
+    resumed: bool
+
+
+@dataclass
+class Submitted:
+    """An /imagine that is recorded and queued."""
+
+    job_id: str
+    position: int | None
+    workers_alive: bool
+    personalised: bool
+    request: jobs.GenerateRequest
+
+
+@dataclass
+class Update:
+    """What a status message should say while a job waits or runs."""
+
+    status: str  # queued | in_progress | ...
+    position: int | None = None
+    step: int | None = None
+    total: int | None = None
+
+
+UpdateCallback = Callable[[Update], Awaitable[None]]
+
+
+@dataclass
+class Delivery:
+    result: jobs.GenerateResult
+    caption: str
+    notes: list[str] = field(default_factory=list)
+
+
+class ViperBot:
+    """The bot's behaviour, shared by every platform adapter and the CLI."""
+
+    def __init__(self, settings: Settings, store: Store, queue: JobQueue, gallery: Gallery):
+        self.settings = settings
+        self.store = store
+        self.queue = queue
+        self.gallery = gallery
+
+    # -- members ------------------------------------------------------------------------------
+
+    async def member(self, who: MemberRef) -> Member:
+        return await self.store.member(who.platform, who.user_id, who.display_name)
+
+    @property
+    def min_comments(self) -> int:
+        return self.settings.bot.min_comments
+
+    # -- onboarding ---------------------------------------------------------------------------
+
+    def gallery_page(self, page: int) -> GalleryPage:
+        size = self.settings.bot.gallery_page_size
+        pages = max(1, -(-len(self.gallery) // size))
+        page = page % pages
+        return GalleryPage(page, pages, self.gallery.page(page, size), page * size + 1)
+
+    def image_by_number(self, number: int) -> GalleryImage | None:
+        if 1 <= number <= len(self.gallery):
+            return self.gallery.images[number - 1]
+        return None
+
+    def image_number(self, image_id: str) -> int | None:
+        for i, img in enumerate(self.gallery.images, start=1):
+            if img.id == image_id:
+                return i
+        return None
+
+    async def start_onboarding(self, who: MemberRef) -> OnboardingStatus:
+        """Begin (or resume, keeping earlier comments) a member's onboarding at their saved page."""
+        member = await self.member(who)
+        state = await self.store.onboarding(member.id)
+        count = await self.store.comment_count(member.id)
+        resumed = state is not None and state.state == "active" and count > 0
+        page = state.page if resumed else 0
+        await self.store.set_onboarding(member.id, "active", page)
+        return OnboardingStatus(count, self.min_comments, self.gallery_page(page), resumed)
+
+    async def next_page(self, who: MemberRef) -> GalleryPage:
+        member = await self.member(who)
+        state = await self.store.onboarding(member.id)
+        page = self.gallery_page((state.page if state else -1) + 1)
+        await self.store.set_onboarding(member.id, "active", page.page)
+        return page
+
+    def check_comment(self, text: str | None) -> str:
+        text = (text or "").strip()
+        if not text:
+            raise InvalidArgument("the comment is empty", argument="comment")
+        limit = self.settings.bot.max_comment_chars
+        if len(text) > limit:
+            raise InvalidArgument(
+                f"the comment is {len(text)} characters long; please keep it under {limit}", argument="comment"
+            )
+        return text
+
+    async def add_comment(self, who: MemberRef, image_id: str, text: str | None) -> int:
+        """Store a member's comment on a gallery image; returns how many comments they have."""
+        text = self.check_comment(text)
+        if self.gallery.get(image_id) is None:
+            raise InvalidArgument(f"there is no gallery image {image_id!r}", argument="image")
+        member = await self.member(who)
+        state = await self.store.onboarding(member.id)
+        if state is None or state.state != "active":
+            await self.store.set_onboarding(member.id, "active", state.page if state else 0)
+        return await self.store.add_comment(member.id, image_id, text)
+
+    def comment_ack(self, count: int) -> str:
+        need = self.min_comments
+        if count < need:
+            return f"Noted! {count} of {need} comments."
+        if count == need:
+            return f"Noted! {count} of {need} comments: that's enough. Send /done to build your profile, or keep going for a sharper one."
+        return f"Noted! {count} comments (more detail gives better personalisation). Send /done when ready."
+
+    async def finish_onboarding(self, who: MemberRef, chat_ref: dict | None = None) -> Profile:
+        """Extract the member's liked/disliked features from their comments and save the profile."""
+        member = await self.member(who)
+        comments = await self.store.comments(member.id)
+        if len(comments) < self.min_comments:
+            raise InvalidArgument(
+                f"you have {len(comments)} comment(s); at least {self.min_comments} are needed before /done",
+                argument="comments",
+            )
+        request = jobs.ExtractRequest(
+            member_id=member.id,
+            backend=self.settings.extraction.backend,
+            comments=[self._comment_payload(c.image_id, c.text) for c in comments],
+        )
+        await self.store.set_onboarding(member.id, "extracting")
+        job_id = await self._record_and_enqueue(member, "extract", who.platform, chat_ref or {}, "", jobs.EXTRACT_JOB, jobs.to_dict(request))
+        try:
+            raw = await self.queue.wait(job_id, timeout=self.settings.bot.job_timeout_s)
+        except ViperError as e:
+            await self.store.update_job(job_id, "failed", error=e.message)
+            await self.store.set_onboarding(member.id, "active")
+            raise
+        result = jobs.from_dict(jobs.ExtractResult, raw)
+        await self.store.save_profile(member.id, result.liked, result.disliked, result.backend, result.backend_version)
+        await self.store.set_onboarding(member.id, "done")
+        await self.store.update_job(job_id, "delivered")
+        return await self.store.profile(member.id)
+
+    def _comment_payload(self, image_id: str | None, text: str) -> jobs.Comment:
+        image = self.gallery.get(image_id) if image_id else None
+        return jobs.Comment(
+            text=text, image_id=image_id,
+            image_tags=list(image.tags) if image else [],
+            image_path=str(image.path) if image else None,
+        )
+
+    async def profile(self, who: MemberRef) -> Profile | None:
+        member = await self.store.find_member(who.platform, who.user_id)
+        return await self.store.profile(member.id) if member else None
+
+    async def comment_count(self, who: MemberRef) -> int:
+        member = await self.store.find_member(who.platform, who.user_id)
+        return await self.store.comment_count(member.id) if member else 0
+
+    # -- imagine ------------------------------------------------------------------------------
+
+    def check_prompt(self, prompt: str | None) -> str:
+        prompt = " ".join((prompt or "").split())
+        if not prompt:
+            raise InvalidArgument("the prompt is empty", argument="prompt")
+        limit = self.settings.bot.max_prompt_chars
+        if len(prompt) > limit:
+            raise InvalidArgument(f"the prompt is {len(prompt)} characters; the limit is {limit}", argument="prompt")
+        return prompt
+
+    async def submit_imagine(
+        self, who: MemberRef, prompt: str | None, chat_ref: dict | None = None, *, seed: int | None = None
+    ) -> Submitted:
+        """Validate, record (before queueing, so a restart can resume delivery) and queue an /imagine."""
+        prompt = self.check_prompt(prompt)
+        member = await self.member(who)
+        busy = [j for j in await self.store.undelivered_jobs(who.platform) if j.member_id == member.id and j.kind == "generate" and j.status == "queued"]
+        if len(busy) >= self.settings.bot.max_queued_per_member:
+            raise InvalidArgument(
+                f"you already have {len(busy)} images on the way; wait for one to arrive first", argument="queue"
+            )
+        profile = await self.store.profile(member.id)
+        if profile is None and self.settings.bot.require_profile:
+            raise InvalidArgument("you have no taste profile yet", argument="profile")
+        request = jobs.GenerateRequest(
+            prompt=prompt,
+            liked=profile.liked if profile else [],
+            disliked=profile.disliked if profile else [],
+            seed=seed if seed is not None else secrets.randbelow(2**31),
+        )
+        job_id = await self._record_and_enqueue(
+            member, "generate", who.platform, chat_ref or {}, prompt, jobs.GENERATE_JOB, jobs.to_dict(request)
+        )
+        return Submitted(
+            job_id=job_id,
+            position=await self.queue.position(job_id),
+            workers_alive=await self.queue.workers_alive(),
+            personalised=bool(profile and (profile.liked or profile.disliked)),
+            request=request,
+        )
+
+    async def _record_and_enqueue(
+        self, member: Member, kind: str, platform: str, chat_ref: dict, prompt: str, function: str, payload: dict
+    ) -> str:
+        job_id = f"{kind}-{member.id}-{int(time.time() * 1000)}-{secrets.token_hex(3)}"
+        await self.store.record_job(JobRecord(job_id, member.id, kind, platform, chat_ref, prompt, "queued"))
+        try:
+            await self.queue.enqueue(function, payload, job_id=job_id)
+        except ViperError as e:
+            await self.store.update_job(job_id, "failed", error=e.message)
+            raise
+        return job_id
+
+    async def follow(self, job_id: str, on_update: UpdateCallback | None = None) -> Delivery:
+        """Wait for a generation job, reporting queue position and steps; returns what to post."""
+
+        async def relay(status: str, progress: Progress | None, position: int | None) -> None:
+            if on_update is not None:
+                await on_update(Update(status, position, progress.step if progress else None, progress.total if progress else None))
+
+        try:
+            raw = await self.queue.wait(
+                job_id, timeout=self.settings.bot.job_timeout_s, on_update=relay,
+                update_interval=self.settings.bot.progress_interval_s,
+            )
+        except ViperError as e:
+            await self.store.update_job(job_id, "failed", error=e.message)
+            raise
+        await self.store.update_job(job_id, "done")
+        result = jobs.from_dict(jobs.GenerateResult, raw)
+        record = await self.store.job(job_id)
+        return Delivery(result, self.caption(record.prompt if record else "", result), self.result_notes(result))
+
+    async def delivered(self, job_id: str) -> None:
+        await self.store.update_job(job_id, "delivered")
+
+    async def set_chat_ref(self, job_id: str, chat_ref: dict) -> None:
+        """Remember where a job's status message lives (so a restarted bot can edit it)."""
+        record = await self.store.job(job_id)
+        if record is not None:
+            await self.store.update_job(job_id, record.status, chat_ref=chat_ref)
+
+    async def pending_deliveries(self, platform: str) -> list[JobRecord]:
+        """Generation jobs of `platform` whose images never reached the member (resume after restart)."""
+        return [j for j in await self.store.undelivered_jobs(platform) if j.kind == "generate"]
+
+    def caption(self, prompt: str, result: jobs.GenerateResult) -> str:
+        how = "personalised with your taste profile" if (result.liked_used or result.disliked_used) else "not personalised"
+        return f"“{prompt}” ({how}, seed {result.seed}, {result.width}×{result.height}, {result.steps} steps)"
+
+    def result_notes(self, result: jobs.GenerateResult) -> list[str]:
+        notes = []
+        if result.is_tiny:
+            notes.append(
+                "Made with the tiny test model (random weights): it shows noise, not a real picture. "
+                "Set [engine] model to SDXL on a GPU worker for real images."
+            )
+        if result.prompt_truncated:
+            notes.append("Your prompt was longer than SDXL reads (77 tokens); the end was cut.")
+        return notes

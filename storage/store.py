@@ -1,0 +1,275 @@
+"""The SQLite store (aiosqlite): one file, numbered SQL migrations applied at open.
+
+Every method is a small transaction; JSON columns hold keyword lists and chat references.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import aiosqlite
+
+MIGRATIONS_PACKAGE = "storage.migrations"
+
+
+@dataclass
+class Member:
+    id: int
+    platform: str
+    platform_user_id: str
+    display_name: str = ""
+
+
+@dataclass
+class Profile:
+    member_id: int
+    liked: list[str]
+    disliked: list[str]
+    backend: str
+    backend_version: str = ""
+    updated_at: str = ""
+
+
+@dataclass
+class StoredComment:
+    id: int
+    image_id: str | None
+    text: str
+
+
+@dataclass
+class Onboarding:
+    member_id: int
+    state: str
+    page: int
+
+
+@dataclass
+class JobRecord:
+    id: str
+    member_id: int | None
+    kind: str
+    platform: str
+    chat_ref: dict = field(default_factory=dict)
+    prompt: str = ""
+    status: str = "queued"
+    error: str | None = None
+
+
+def _migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every `NNNN_name.sql` file, in order."""
+    found = []
+    for entry in resources.files(MIGRATIONS_PACKAGE).iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:4].isdigit():
+            found.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+class Store:
+    """Async access to the SQLite file. Create with `await Store.open(path)`."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path):
+        self._db = db
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: str | Path) -> "Store":
+        path = Path(path)
+        if str(path) != ":memory:":
+            path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path)
+        db.row_factory = aiosqlite.Row
+        await db.execute("PRAGMA foreign_keys = ON")
+        await db.execute("PRAGMA journal_mode = WAL")
+        await db.execute("PRAGMA busy_timeout = 5000")
+        store = cls(db, path)
+        await store._migrate()
+        return store
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def _migrate(self) -> None:
+        await self._db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL,"
+            " applied_at TEXT NOT NULL DEFAULT (datetime('now')))"
+        )
+        async with self._db.execute("SELECT version FROM schema_migrations") as cur:
+            applied = {row[0] for row in await cur.fetchall()}
+        for version, name, sql in _migrations():
+            if version in applied:
+                continue
+            # executescript commits first; wrap each file in its own transaction so a failure
+            # leaves the previous schema intact.
+            await self._db.executescript(
+                f"BEGIN;\n{sql}\nINSERT INTO schema_migrations(version, name) VALUES ({version}, '{name}');\nCOMMIT;"
+            )
+
+    async def schema_version(self) -> int:
+        async with self._db.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations") as cur:
+            return (await cur.fetchone())[0]
+
+    # -- members -------------------------------------------------------------------------------
+
+    async def member(self, platform: str, platform_user_id: str | int, display_name: str = "") -> Member:
+        """The member for this platform account, created on first sight."""
+        uid = str(platform_user_id)
+        await self._db.execute(
+            "INSERT INTO members(platform, platform_user_id, display_name) VALUES (?, ?, ?)"
+            " ON CONFLICT(platform, platform_user_id) DO UPDATE SET display_name ="
+            " CASE WHEN excluded.display_name != '' THEN excluded.display_name ELSE display_name END",
+            (platform, uid, display_name),
+        )
+        await self._db.commit()
+        async with self._db.execute(
+            "SELECT id, platform, platform_user_id, display_name FROM members WHERE platform = ? AND platform_user_id = ?",
+            (platform, uid),
+        ) as cur:
+            row = await cur.fetchone()
+        return Member(row["id"], row["platform"], row["platform_user_id"], row["display_name"])
+
+    async def find_member(self, platform: str, platform_user_id: str | int) -> Member | None:
+        async with self._db.execute(
+            "SELECT id, platform, platform_user_id, display_name FROM members WHERE platform = ? AND platform_user_id = ?",
+            (platform, str(platform_user_id)),
+        ) as cur:
+            row = await cur.fetchone()
+        return Member(row["id"], row["platform"], row["platform_user_id"], row["display_name"]) if row else None
+
+    async def members_named(self, display_name: str) -> list[Member]:
+        async with self._db.execute(
+            "SELECT id, platform, platform_user_id, display_name FROM members WHERE display_name = ?", (display_name,)
+        ) as cur:
+            return [Member(r["id"], r["platform"], r["platform_user_id"], r["display_name"]) for r in await cur.fetchall()]
+
+    async def forget_member(self, member_id: int) -> None:
+        """Delete the member and, by cascade, everything stored about them."""
+        await self._db.execute("DELETE FROM members WHERE id = ?", (member_id,))
+        await self._db.commit()
+
+    # -- profiles ------------------------------------------------------------------------------
+
+    async def profile(self, member_id: int) -> Profile | None:
+        async with self._db.execute(
+            "SELECT member_id, liked, disliked, backend, backend_version, updated_at FROM profiles WHERE member_id = ?",
+            (member_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return Profile(
+            row["member_id"], json.loads(row["liked"]), json.loads(row["disliked"]),
+            row["backend"], row["backend_version"], row["updated_at"],
+        )
+
+    async def save_profile(
+        self, member_id: int, liked: list[str], disliked: list[str], backend: str, backend_version: str = ""
+    ) -> None:
+        await self._db.execute(
+            "INSERT INTO profiles(member_id, liked, disliked, backend, backend_version, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, datetime('now')) ON CONFLICT(member_id) DO UPDATE SET liked = excluded.liked,"
+            " disliked = excluded.disliked, backend = excluded.backend, backend_version = excluded.backend_version,"
+            " updated_at = excluded.updated_at",
+            (member_id, json.dumps(liked), json.dumps(disliked), backend, backend_version),
+        )
+        await self._db.commit()
+
+    # -- comments and onboarding ---------------------------------------------------------------
+
+    async def add_comment(self, member_id: int, image_id: str | None, text: str) -> int:
+        """Store a comment (replacing an earlier one on the same image); return the member's count."""
+        if image_id is not None:
+            await self._db.execute("DELETE FROM comments WHERE member_id = ? AND image_id = ?", (member_id, image_id))
+        await self._db.execute(
+            "INSERT INTO comments(member_id, image_id, text) VALUES (?, ?, ?)", (member_id, image_id, text)
+        )
+        await self._db.commit()
+        return await self.comment_count(member_id)
+
+    async def comment_count(self, member_id: int) -> int:
+        async with self._db.execute("SELECT COUNT(*) FROM comments WHERE member_id = ?", (member_id,)) as cur:
+            return (await cur.fetchone())[0]
+
+    async def comments(self, member_id: int) -> list[StoredComment]:
+        async with self._db.execute(
+            "SELECT id, image_id, text FROM comments WHERE member_id = ? ORDER BY id", (member_id,)
+        ) as cur:
+            return [StoredComment(r["id"], r["image_id"], r["text"]) for r in await cur.fetchall()]
+
+    async def clear_comments(self, member_id: int) -> None:
+        await self._db.execute("DELETE FROM comments WHERE member_id = ?", (member_id,))
+        await self._db.commit()
+
+    async def onboarding(self, member_id: int) -> Onboarding | None:
+        async with self._db.execute(
+            "SELECT member_id, state, page FROM onboarding WHERE member_id = ?", (member_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return Onboarding(row["member_id"], row["state"], row["page"]) if row else None
+
+    async def set_onboarding(self, member_id: int, state: str, page: int | None = None) -> None:
+        await self._db.execute(
+            "INSERT INTO onboarding(member_id, state, page, updated_at) VALUES (?, ?, COALESCE(?, 0), datetime('now'))"
+            " ON CONFLICT(member_id) DO UPDATE SET state = excluded.state,"
+            " page = COALESCE(?, page), updated_at = excluded.updated_at",
+            (member_id, state, page, page),
+        )
+        await self._db.commit()
+
+    async def remember_posted_image(self, platform: str, chat_id: str | int, message_id: str | int, image_id: str) -> None:
+        """Remember which gallery image a bot message shows, so a reply to it maps to the image."""
+        await self._db.execute(
+            "INSERT OR REPLACE INTO posted_images(platform, chat_id, message_id, image_id) VALUES (?, ?, ?, ?)",
+            (platform, str(chat_id), str(message_id), image_id),
+        )
+        await self._db.commit()
+
+    async def posted_image(self, platform: str, chat_id: str | int, message_id: str | int) -> str | None:
+        async with self._db.execute(
+            "SELECT image_id FROM posted_images WHERE platform = ? AND chat_id = ? AND message_id = ?",
+            (platform, str(chat_id), str(message_id)),
+        ) as cur:
+            row = await cur.fetchone()
+        return row["image_id"] if row else None
+
+    # -- jobs ----------------------------------------------------------------------------------
+
+    async def record_job(self, job: JobRecord) -> None:
+        await self._db.execute(
+            "INSERT INTO jobs(id, member_id, kind, platform, chat_ref, prompt, status) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (job.id, job.member_id, job.kind, job.platform, json.dumps(job.chat_ref), job.prompt, job.status),
+        )
+        await self._db.commit()
+
+    async def update_job(
+        self, job_id: str, status: str, *, error: str | None = None, chat_ref: dict | None = None
+    ) -> None:
+        await self._db.execute(
+            "UPDATE jobs SET status = ?, error = COALESCE(?, error), chat_ref = COALESCE(?, chat_ref),"
+            " updated_at = datetime('now') WHERE id = ?",
+            (status, error, json.dumps(chat_ref) if chat_ref is not None else None, job_id),
+        )
+        await self._db.commit()
+
+    async def job(self, job_id: str) -> JobRecord | None:
+        async with self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cur:
+            row = await cur.fetchone()
+        return self._job(row) if row else None
+
+    async def undelivered_jobs(self, platform: str) -> list[JobRecord]:
+        """Jobs started on `platform` whose result has not reached the member yet (for resuming after a restart)."""
+        async with self._db.execute(
+            "SELECT * FROM jobs WHERE platform = ? AND status IN ('queued', 'done') ORDER BY created_at", (platform,)
+        ) as cur:
+            return [self._job(r) for r in await cur.fetchall()]
+
+    @staticmethod
+    def _job(row) -> JobRecord:
+        return JobRecord(
+            row["id"], row["member_id"], row["kind"], row["platform"], json.loads(row["chat_ref"]),
+            row["prompt"], row["status"], row["error"],
+        )

@@ -1,0 +1,127 @@
+"""The `viper` command as an operator runs it: real processes, the embedded Redis, the tiny model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _env(tmp_path: Path, **extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VIPER_") and k not in ("DISCORD_TOKEN", "TELEGRAM_TOKEN")}
+    env.update(
+        VIPER_ENGINE__MODEL="tiny", VIPER_STORAGE__DATA_DIR=str(tmp_path / "data"), HF_HUB_OFFLINE="1",
+        PYTHONUNBUFFERED="1", **extra,
+    )
+    return env
+
+
+def viper(tmp_path: Path, *args: str, timeout: float = 180, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "viper.cli", "--config", str(REPO / "config.toml"), *args],
+        cwd=tmp_path, env=_env(tmp_path, **env), capture_output=True, text=True, timeout=timeout,
+    )
+
+
+@pytest.mark.slow
+def test_imagine_without_personalisation_equals_the_stock_sdxl_pipeline(tmp_path):
+    import torch
+
+    from engine.sdxl import build_tiny_pipeline
+
+    out = tmp_path / "plain.png"
+    run = viper(tmp_path, "imagine", "a lighthouse at dusk", "--seed", "7", "--steps", "5",
+                "--guidance", "4.0", "--width", "64", "--height", "64", "-o", str(out))
+    assert run.returncode == 0, run.stderr
+    assert "tiny test model" in run.stderr
+
+    pipe = build_tiny_pipeline()
+    stock = pipe(
+        "a lighthouse at dusk", num_inference_steps=5, guidance_scale=4.0, width=64, height=64,
+        generator=torch.Generator(device=pipe.device).manual_seed(7),
+    ).images[0]
+    assert np.array_equal(np.asarray(Image.open(out).convert("RGB")), np.asarray(stock))
+
+
+@pytest.mark.slow
+def test_imagine_with_liked_and_disliked_lists_personalises_and_reproduces(tmp_path):
+    common = ["imagine", "a lighthouse at dusk", "--seed", "7", "--steps", "4", "--liked", "teal, flowing lines",
+              "--disliked", "harsh yellow"]
+    first = viper(tmp_path, *common, "-o", "a.png")
+    assert first.returncode == 0, first.stderr
+    again = viper(tmp_path, *common, "-o", "b.png")
+    plain = viper(tmp_path, "imagine", "a lighthouse at dusk", "--seed", "7", "--steps", "4", "-o", "c.png")
+    assert again.returncode == 0 and plain.returncode == 0
+    a, b, c = (np.asarray(Image.open(tmp_path / n)) for n in ("a.png", "b.png", "c.png"))
+    assert np.array_equal(a, b)  # same seed, same shuffle: same image
+    assert not np.array_equal(a, c)  # the profile changed the picture
+    assert "wrote" in first.stdout and "seed 7" in first.stdout
+
+
+def test_imagine_reports_bad_arguments_by_name(tmp_path):
+    run = viper(tmp_path, "imagine", "a cat", "--width", "100", "-o", "x.png")
+    assert run.returncode == 1
+    assert "width" in run.stderr and "Traceback" not in run.stderr
+    both = viper(tmp_path, "imagine", "a cat", "--user", "bob", "--liked", "teal")
+    assert both.returncode == 2 and "either --user or --liked" in both.stderr
+
+
+def test_bad_config_stops_start_up_with_the_key_named(tmp_path):
+    run = viper(tmp_path, "imagine", "a cat", VIPER_ENGINE__STEPS="lots")
+    assert run.returncode == 2
+    assert "VIPER_ENGINE__STEPS" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_extract_prints_one_json_object_on_its_last_line(tmp_path):
+    comments = tmp_path / "comments.json"
+    comments.write_text(json.dumps([
+        {"comment": "I love the teal and the flowing lines"},
+        {"comment": "too busy, the yellow is harsh", "image": "g02"},
+    ]))
+    run = viper(tmp_path, "extract", str(comments), "--backend", "lexicon")
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert set(result) == {"liked", "disliked"}
+    assert any("teal" in f for f in result["liked"])
+    assert any("yellow" in f for f in result["disliked"])
+
+
+@pytest.mark.slow
+def test_up_without_tokens_explains_them_and_still_runs_a_worker(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "viper.cli", "--config", str(REPO / "config.toml"), "up"],
+        cwd=tmp_path, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        # While `up` runs, another command uses the same embedded Redis and the worker it started.
+        sock = tmp_path / "data" / "redis.sock"
+        while not sock.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        import redis
+
+        from viper.jobs import QUEUE_NAME
+
+        client = redis.Redis(unix_socket_path=str(sock))
+        while not client.exists(QUEUE_NAME + ":health-check") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        client.close()
+        run = viper(tmp_path, "imagine", "a quiet harbour", "--steps", "2", "-o", "up.png")
+        assert run.returncode == 0, run.stderr
+        assert "starting one in this process" not in run.stderr  # the `up` worker did the job
+        assert Image.open(tmp_path / "up.png").format == "PNG"
+    finally:
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    assert "TELEGRAM_TOKEN" in output and "DISCORD_TOKEN" in output and "@BotFather" in output
+    assert proc.returncode == 0, output

@@ -1,0 +1,310 @@
+"""`viper`: run the bot, the worker, or one-off jobs from a terminal.
+
+    viper up                      bot (every adapter whose token is set) + a worker + embedded Redis
+    viper bot | viper worker      the two processes separately (production: workers on GPU hosts)
+    viper imagine "prompt" ...    one image through the same queue and profile store
+    viper extract FILE            liked/disliked features from a JSON list of comments
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from viper.config import ConfigError, Settings, load_settings
+from viper.errors import ViperError
+from viper.messages_cli import no_token_help
+
+log = logging.getLogger("viper")
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings(args.config)
+
+
+# -- up / bot / worker --------------------------------------------------------------------------
+
+
+async def _run_adapters(settings: Settings, stop: asyncio.Event) -> None:
+    from viper.app import open_runtime
+
+    runtime = await open_runtime(settings)
+    tasks = []
+    try:
+        if settings.telegram_token:
+            from bot.adapters.telegram_adapter import run_telegram
+
+            tasks.append(asyncio.create_task(run_telegram(runtime.core, settings, settings.telegram_token, stop)))
+            log.info("Telegram adapter starting")
+        if settings.discord_token:
+            from bot.adapters.discord_adapter import run_discord
+
+            tasks.append(asyncio.create_task(run_discord(runtime.core, settings, settings.discord_token, stop)))
+            log.info("Discord adapter starting")
+        if not tasks:
+            print(no_token_help(), file=sys.stderr)
+        await stop.wait()
+        for t in tasks:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(t, timeout=15)
+    finally:
+        await runtime.close()
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+async def _bot_main(settings: Settings) -> None:
+    await _run_adapters(settings, _stop_event())
+
+
+def cmd_bot(args: argparse.Namespace) -> int:
+    asyncio.run(_bot_main(_settings(args)))
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    from engine.worker import make_worker
+
+    url = args.redis_url or settings.redis.url
+    if not url:
+        from viper.redis_server import EmbeddedRedis
+
+        url = EmbeddedRedis(settings.storage.data_dir).url
+        if not Path(url.removeprefix("unix://")).exists():
+            print("No Redis to work for: set [redis] url (VIPER_REDIS__URL), or start `viper up` first.", file=sys.stderr)
+            return 2
+    make_worker(settings, url).run()
+    return 0
+
+
+async def _up_main(settings: Settings, config: str | None) -> int:
+    from viper.app import resolve_redis
+
+    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+    url, embedded = await resolve_redis(settings)
+    env = dict(os.environ, VIPER_REDIS__URL=url)
+    cmd = [sys.executable, "-m", "viper.cli"] + (["--config", config] if config else []) + ["worker"]
+    worker = subprocess.Popen(cmd, env=env)
+    log.info("worker started (pid %s); models load in the background", worker.pid)
+    settings.redis.url = url
+    stop = _stop_event()
+
+    async def watch_worker() -> None:
+        while worker.poll() is None and not stop.is_set():
+            await asyncio.sleep(1)
+        if worker.poll() is not None and not stop.is_set():
+            log.error("the worker exited with code %s; see its log above", worker.returncode)
+
+    watcher = asyncio.create_task(watch_worker())
+    try:
+        await _run_adapters(settings, stop)
+    finally:
+        watcher.cancel()
+        if worker.poll() is None:
+            worker.send_signal(signal.SIGINT)
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+        if embedded is not None:
+            embedded.stop()
+    return 0
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    return asyncio.run(_up_main(_settings(args), args.config))
+
+
+# -- imagine ------------------------------------------------------------------------------------
+
+
+def _split_list(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+async def _resolve_profile(runtime, user: str) -> tuple[list[str], list[str]] | None:
+    """`--user` is `platform:id` (e.g. telegram:1234), or a name: a CLI member or a display name."""
+    store = runtime.store
+    platform, _, uid = user.partition(":")
+    member = await store.find_member(platform, uid) if uid else await store.find_member("cli", user)
+    if member is None:
+        named = await store.members_named(user)
+        member = named[0] if len(named) == 1 else None
+    profile = await store.profile(member.id) if member else None
+    return (profile.liked, profile.disliked) if profile else None
+
+
+async def _imagine_main(args: argparse.Namespace, settings: Settings) -> int:
+    from viper import jobs
+    from viper.app import open_runtime
+
+    runtime = await open_runtime(settings)
+    worker_task = None
+    try:
+        liked, disliked = _split_list(args.liked), _split_list(args.disliked)
+        if args.user:
+            found = await _resolve_profile(runtime, args.user)
+            if found is None:
+                print(f"warning: no taste profile for {args.user!r}; the image is not personalised", file=sys.stderr)
+            else:
+                liked, disliked = found
+        prompt = runtime.core.check_prompt(args.prompt)
+        request = jobs.GenerateRequest(
+            prompt=prompt, liked=liked, disliked=disliked, negative_prompt=args.negative or "",
+            seed=args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big") >> 1,
+            steps=args.steps, width=args.width, height=args.height, guidance=args.guidance,
+            liked_strength=args.strength, disliked_strength=args.strength, shuffle=not args.no_shuffle,
+        )
+        job_id = await runtime.queue.enqueue(jobs.GENERATE_JOB, jobs.to_dict(request))
+        if not await runtime.queue.workers_alive():
+            print("No worker is running; starting one in this process (loading the model)…", file=sys.stderr)
+            from engine.worker import make_worker
+
+            worker = make_worker(settings, runtime.redis_url, burst=True, poll_delay=0.1)
+            worker_task = asyncio.create_task(worker.async_run())
+
+        async def show(status, progress, position):
+            if progress:
+                print(f"\rstep {progress.step}/{progress.total}", end="", file=sys.stderr, flush=True)
+            elif position:
+                print(f"\rqueued: position {position}", end="", file=sys.stderr, flush=True)
+
+        raw = await runtime.queue.wait(job_id, timeout=settings.bot.job_timeout_s, on_update=show, update_interval=0.5)
+        print("", file=sys.stderr)
+        result = jobs.from_dict(jobs.GenerateResult, raw)
+        out = Path(args.output)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(result.png)
+        print(f"wrote {out} ({result.width}x{result.height}, {result.steps} steps, seed {result.seed}, model {result.model})")
+        for note in runtime.core.result_notes(result):
+            print(f"note: {note}", file=sys.stderr)
+        return 0
+    finally:
+        if worker_task is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(worker_task, timeout=30)
+        await runtime.close()
+
+
+def cmd_imagine(args: argparse.Namespace) -> int:
+    if args.user and (args.liked or args.disliked):
+        print("error: use either --user or --liked/--disliked, not both", file=sys.stderr)
+        return 2
+    return asyncio.run(_imagine_main(args, _settings(args)))
+
+
+# -- extract ------------------------------------------------------------------------------------
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from engine.extraction import make_extractor
+    from viper import jobs
+
+    settings = _settings(args)
+    try:
+        items = json.loads(Path(args.file).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        print(f"error: cannot read {args.file}: {e}", file=sys.stderr)
+        return 2
+    if not isinstance(items, list):
+        print(f"error: {args.file} must hold a JSON list of {{\"comment\": ..., \"image\": ...}}", file=sys.stderr)
+        return 2
+    gallery = None
+    with contextlib.suppress(ViperError):
+        from viper.app import open_gallery
+
+        gallery = open_gallery(settings)
+    comments = []
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get("comment"), str):
+            print(f"warning: skipping an entry without a \"comment\" string: {item!r}", file=sys.stderr)
+            continue
+        image = item.get("image")
+        entry = gallery.get(str(image)) if (gallery and image is not None) else None
+        comments.append(jobs.Comment(
+            text=item["comment"], image_id=entry.id if entry else (str(image) if image is not None else None),
+            image_tags=list(entry.tags) if entry else [],
+            image_path=str(entry.path) if entry else (str(image) if image and Path(str(image)).exists() else None),
+        ))
+    extractor = make_extractor(args.backend or settings.extraction.backend)
+    result = extractor.extract(comments)
+    print(json.dumps({"liked": result.liked, "disliked": result.disliked}, ensure_ascii=False))
+    return 0
+
+
+# -- entry point --------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="viper", description="ViPer Bot: personalised image generation for Discord and Telegram.")
+    p.add_argument("--config", help="path of config.toml (default: $VIPER_CONFIG, else ./config.toml)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("up", help="run the bot, a worker and (unless [redis] url is set) an embedded Redis").set_defaults(func=cmd_up)
+    sub.add_parser("bot", help="run the chat adapters only").set_defaults(func=cmd_bot)
+    w = sub.add_parser("worker", help="run one generation/extraction worker")
+    w.add_argument("--redis-url", help="Redis to take jobs from (default: [redis] url or the embedded one)")
+    w.set_defaults(func=cmd_worker)
+
+    i = sub.add_parser("imagine", help="generate one image through the queue")
+    i.add_argument("prompt")
+    i.add_argument("-o", "--output", default="out.png", help="PNG file to write (default: out.png)")
+    i.add_argument("--user", help="personalise with this member's profile (NAME or platform:id)")
+    i.add_argument("--liked", help='liked features, comma-separated: "teal, flowing lines"')
+    i.add_argument("--disliked", help='disliked features, comma-separated')
+    i.add_argument("--negative", help="negative prompt (default: empty)")
+    i.add_argument("--no-shuffle", action="store_true", help="keep the keywords' order (default: seeded shuffle)")
+    i.add_argument("--seed", type=int)
+    i.add_argument("--steps", type=int)
+    i.add_argument("--width", type=int)
+    i.add_argument("--height", type=int)
+    i.add_argument("--guidance", type=float)
+    i.add_argument("--strength", type=float, help="personalisation strength for both lists (default 0.85; 0 = off)")
+    i.set_defaults(func=cmd_imagine)
+
+    e = sub.add_parser("extract", help="extract liked/disliked features from a JSON list of comments")
+    e.add_argument("file", help='JSON list of {"comment": ..., "image": optional gallery id or image path}')
+    e.add_argument("--backend", help="extraction backend (default: [extraction] backend)")
+    e.set_defaults(func=cmd_extract)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("httpx", "arq.worker", "telegram.ext"):
+        logging.getLogger(noisy).setLevel(logging.WARNING if not args.verbose else logging.DEBUG)
+    try:
+        return args.func(args)
+    except ConfigError as e:
+        print(f"config error: {e}", file=sys.stderr)
+        return 2
+    except ViperError as e:
+        where = f" ({e.argument})" if e.argument else ""
+        print(f"error{where}: {e.message}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

