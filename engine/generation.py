@@ -30,6 +30,7 @@ from typing import Callable
 
 import PIL.Image
 import torch
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 
 from viper.errors import InvalidArgument, JobCancelled, ModelUnavailable
@@ -51,8 +52,8 @@ class GenerationDefaults:
 
     `width`/`height` None mean the model's native size (`unet.config.sample_size *
     vae_scale_factor`: 1024 for SDXL, 64 for the tiny test model). `min_side` None means a quarter of
-    the native side but at least 64 px: SDXL falls apart well before that, and the tiny model must
-    still accept its own 64 px. `refiner_switch` is the fraction of the schedule the base model runs
+    the native side but at least 64 px: SDXL degrades badly below a quarter of its training size,
+    and the tiny model must still accept its own 64 px. `refiner_switch` is the fraction of the schedule the base model runs
     before the refiner takes over (0.8 in the method); it only matters when a refiner is loaded.
     """
 
@@ -137,7 +138,7 @@ class _Denoising:
     """
 
     latents: torch.Tensor
-    scheduler: object
+    scheduler: SchedulerMixin
     timesteps: torch.Tensor
     cond: _Conditioning
     guidance: float
@@ -265,8 +266,8 @@ class ViperGenerator:
     """Generates personalised images with one loaded SDXL pipeline (and, optionally, its refiner).
 
     Build it with `engine.sdxl.load_generator`. `generate` is synchronous and meant to run in a worker
-    thread; calls are serialised by a lock because they share the GPU, the schedulers' model and the
-    VAE (whose dtype changes for the duration of a fp16 decode).
+    thread. Calls are serialised by a lock: they share one GPU, the refiner pipeline keeps per-call
+    state, and an fp16 VAE changes dtype for the length of a decode.
     """
 
     def __init__(
@@ -303,7 +304,7 @@ class ViperGenerator:
         """Generate one personalised image for `req` and return it as PNG bytes with its settings.
 
         `on_step(i, n)` is called after each of the n denoising steps (base and refiner together);
-        `should_stop()` is asked before each step and, when true, ends the job with `JobCancelled`.
+        `should_stop()` is asked between steps and, when true, ends the job with `JobCancelled`.
         `mode` picks how the four conditionings reach the UNet: "fused" (one call of batch 4) or
         "reference" (two calls of batch 2, as the ViPer reference code does). Invalid requests raise
         `InvalidArgument` naming the field before any model work starts.
@@ -404,10 +405,12 @@ class ViperGenerator:
 
         Both encodes go through the pipeline's own `encode_prompt` (both text encoders). The keyword
         lists are encoded as a prompt ("liked") and its negative ("disliked"); an empty list is
-        encoded as the empty string, as the reference does, which keeps the guidance weights summing
-        to 1. The pooled embeddings and time ids of every branch are the user's: the disliked branch
-        reuses the negative prompt's pooled embedding and the liked branch the prompt's, exactly as
-        the reference's second UNet call reuses the first call's added conditioning.
+        encoded as the empty string, as the reference does, so its branch stays in the mix and the
+        guidance weights keep summing to 1 + g * (a - b). The pooled embeddings and time ids of every
+        branch are the user's: the disliked branch reuses the negative prompt's pooled embedding and
+        the liked branch the prompt's, exactly as the reference's second UNet call reuses the first
+        call's added conditioning. Without guidance (scale <= 1) only the cond branch exists, so the
+        keywords act through the liked embeddings alone; the reference has no such case.
         """
         pipe = self.pipe
         prompt_embeds, negative_embeds, pooled, negative_pooled = pipe.encode_prompt(

@@ -74,14 +74,16 @@ def load_generator(
     if model == TINY:
         if refiner not in (None, TINY):
             raise ModelUnavailable(
-                f'the tiny model only works with the tiny refiner, not {refiner!r}: set [engine] refiner to "tiny" or leave it empty'
+                f"the tiny model only works with the tiny refiner, not {refiner!r}: "
+                f'set [engine] refiner to "{TINY}" or leave it empty'
             )
         pipe = build_tiny_pipeline()
         refiner_pipe = build_tiny_refiner(pipe) if refiner == TINY else None
     else:
         if refiner == TINY:
             raise ModelUnavailable(
-                "the tiny refiner only works with the tiny model: set [engine] refiner to an SDXL refiner or leave it empty"
+                "the tiny refiner only works with the tiny model: "
+                "set [engine] refiner to an SDXL refiner or leave it empty"
             )
         pipe = _from_pretrained(StableDiffusionXLPipeline, model, "model", torch_dtype, cache_dir)
         refiner_pipe = None
@@ -118,9 +120,14 @@ def _resolve_device(device: str) -> torch.device:
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as exc:
-        raise InvalidArgument(f'device must be "auto", "cpu", "cuda" or "cuda:N", got {device!r}', argument="device") from exc
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ModelUnavailable(f'device {device!r} asked for, but no CUDA GPU is available: set [engine] device to "auto" or "cpu"')
+        raise InvalidArgument(
+            f'device must be "auto", "cpu", "cuda", "cuda:N" or "mps", got {device!r}', argument="device"
+        ) from exc
+    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
+    if resolved.type in available and not available[resolved.type]():
+        raise ModelUnavailable(
+            f'device {device!r} asked for, but this machine has none: set [engine] device to "auto" or "cpu"'
+        )
     return resolved
 
 
@@ -144,7 +151,7 @@ def _from_pretrained(cls, source: str, what: str, torch_dtype: torch.dtype, cach
     )
     path = Path(source).expanduser()
     if path.is_dir():
-        where, kwargs = f"local folder {str(path)!r}", {}
+        target, where, kwargs = str(path), f"local folder {str(path)!r}", {}
     else:
         try:
             validate_repo_id(source)
@@ -153,13 +160,13 @@ def _from_pretrained(cls, source: str, what: str, torch_dtype: torch.dtype, cach
                 f"SDXL {what} {source!r} is neither an existing folder (looked for {path.resolve()}) "
                 f"nor a valid hub id. {fix}"
             ) from None
-        where = f"Hugging Face hub id {source!r}"
+        target, where = source, f"Hugging Face hub id {source!r}"
         kwargs = {"cache_dir": cache_dir}
         if torch_dtype == torch.float16:
             kwargs["variant"] = "fp16"
     try:
         return cls.from_pretrained(
-            str(path) if path.is_dir() else source,
+            target,
             dtype=torch_dtype,
             use_safetensors=True,
             add_watermarker=False,
@@ -167,7 +174,9 @@ def _from_pretrained(cls, source: str, what: str, torch_dtype: torch.dtype, cach
             **shared,
         )
     except Exception as exc:
-        raise ModelUnavailable(f"could not load the SDXL {what} from {where} ({type(exc).__name__}: {exc}). {fix}") from exc
+        raise ModelUnavailable(
+            f"could not load the SDXL {what} from {where} ({type(exc).__name__}: {exc}). {fix}"
+        ) from exc
 
 
 def _tiny_tokenizer() -> CLIPTokenizer:
