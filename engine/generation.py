@@ -418,7 +418,7 @@ class ViperGenerator:
             device=self.device,
             num_images_per_prompt=1,
             do_classifier_free_guidance=plan.guided,
-            negative_prompt=plan.negative_prompt,
+            negative_prompt=_negative_for_encoder(plan),
         )
         if plan.personalised:
             liked_embeds, disliked_embeds, _, _ = pipe.encode_prompt(
@@ -511,7 +511,7 @@ class ViperGenerator:
 
         return self.refiner(
             prompt=plan.prompt,
-            negative_prompt=plan.negative_prompt,
+            negative_prompt=_negative_for_encoder(plan),
             image=job.latents,
             num_inference_steps=plan.steps,
             denoising_start=self.defaults.refiner_switch,
@@ -553,3 +553,17 @@ class ViperGenerator:
             if upcast:
                 vae.to(dtype=torch.float16)
         return self.pipe.image_processor.postprocess(image, output_type="pil")[0]
+
+
+def _negative_for_encoder(plan: _Plan) -> str | None:
+    """The negative prompt as `encode_prompt` should see it.
+
+    Without personalisation an empty negative prompt is passed as None, exactly as a stock pipeline
+    call that names none: SDXL base then uses all-zero negative embeddings
+    (`force_zeros_for_empty_prompt`), so our plain images equal stock SDXL's defaults. With
+    personalisation the reference encodes the empty string and adds the disliked embeddings to it,
+    so we do the same.
+    """
+    if plan.negative_prompt or plan.personalised:
+        return plan.negative_prompt
+    return None
