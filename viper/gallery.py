@@ -18,6 +18,7 @@ Manifest shape (a JSON list, one object per image)::
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -25,9 +26,9 @@ import math
 import os
 import re
 import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -35,20 +36,27 @@ from PIL import Image, ImageDraw, ImageFilter
 from viper.errors import InvalidArgument, ViperError
 
 __all__ = [
+    "GENERATOR_VERSION",
+    "IMAGE_SIZE",
+    "MANIFEST_NAME",
+    "PALETTES",
+    "PATTERNS",
     "Gallery",
     "GalleryImage",
-    "MANIFEST_NAME",
-    "IMAGE_SIZE",
+    "Recipe",
     "ensure_gallery",
     "load_gallery",
+    "recipe_for",
     "render_image",
 ]
 
 MANIFEST_NAME = "manifest.json"
 IMAGE_SIZE = 512
-# Bump when a change to the recipes or renderers alters any image, so stale files are never mixed
-# with new tags: the version is part of each image's seed and of the manifest written next to it.
+# Bump when a change to the recipes or renderers alters any image. It is part of each image's seed
+# and is recorded in the folder, so an upgrade redraws every image instead of pairing old pictures
+# with new tags.
 GENERATOR_VERSION = 1
+_VERSION_FILE = ".generator-version"
 MAX_COUNT = 500
 _ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -170,9 +178,10 @@ def load_gallery(directory: Path | str) -> Gallery:
 def ensure_gallery(directory: Path | str, *, count: int = 24) -> Gallery:
     """Create the generated gallery in `directory` where missing and return it.
 
-    Idempotent and cheap on the second call: only missing images are drawn, and the manifest is
-    rewritten only when its content would change. Each image depends on its id alone, so the same
-    id always yields the same bytes, on any machine with the same numpy and Pillow.
+    Idempotent and cheap on the second call: only missing images are drawn (all of them after an
+    upgrade that changed the drawings), and the manifest is rewritten only when its content would
+    change. Each image depends on its id alone, so the same id always yields the same bytes, on any
+    machine with the same numpy and Pillow.
     """
     if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= MAX_COUNT:
         raise InvalidArgument(f"count must be an integer between 1 and {MAX_COUNT}, got {count!r}", argument="count")
@@ -182,13 +191,20 @@ def ensure_gallery(directory: Path | str, *, count: int = 24) -> Gallery:
     except OSError as exc:
         raise ViperError(f"cannot create gallery folder {directory}: {exc}") from exc
 
+    version_path = directory / _VERSION_FILE
+    try:
+        drawn_by = version_path.read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        drawn_by = None
+    redraw = drawn_by != str(GENERATOR_VERSION)
+
     entries = []
     for index in range(count):
         recipe = recipe_for(index)
         image_id = _image_id(index)
         file_name = f"{image_id}.png"
         path = directory / file_name
-        if not path.is_file():
+        if redraw or not path.is_file():
             _write_atomic(path, _png_bytes(render_image(image_id, recipe)))
         entries.append({"id": image_id, "file": file_name, "prompt": recipe.prompt(), "tags": recipe.tags()})
 
@@ -200,6 +216,8 @@ def ensure_gallery(directory: Path | str, *, count: int = 24) -> Gallery:
         current = None
     if current != manifest:
         _write_atomic(manifest_path, manifest)
+    if redraw:
+        _write_atomic(version_path, f"{GENERATOR_VERSION}\n".encode())
     return load_gallery(directory)
 
 
@@ -215,10 +233,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
             handle.write(data)
         os.replace(tmp, path)
     except OSError as exc:
-        try:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except OSError:
-            pass
         raise ViperError(f"cannot write gallery file {path}: {exc}") from exc
 
 
@@ -267,22 +283,135 @@ def _p(key: str, tags: tuple[str, ...], *colours: tuple[str, tuple[int, int, int
 PALETTES: dict[str, Palette] = {
     p.key: p
     for p in (
-        _p("ocean", ("cool colors",), ("navy", (18, 32, 78)), ("teal", (0, 128, 128)), ("turquoise", (64, 214, 200)), ("mint", (176, 236, 208))),
-        _p("sunset", ("warm colors",), ("crimson", (200, 24, 58)), ("coral", (255, 112, 96)), ("amber", (255, 184, 28)), ("gold", (226, 178, 60))),
-        _p("primaries", ("primary colors", "bold colors"), ("cream", (244, 236, 216)), ("red", (214, 40, 40)), ("cobalt blue", (28, 66, 168)), ("yellow", (246, 200, 30)), ("black", (22, 22, 24))),
-        _p("jewel", ("jewel tones",), ("sapphire blue", (16, 64, 160)), ("emerald", (0, 150, 110)), ("ruby red", (160, 16, 40)), ("amethyst", (140, 90, 190)), ("gold", (214, 172, 56))),
-        _p("neon", ("neon colors", "vibrant colors"), ("black", (8, 6, 16)), ("hot pink", (255, 30, 150)), ("electric blue", (20, 150, 255)), ("lime green", (120, 255, 40)), ("violet", (150, 40, 240))),
+        _p(
+            "ocean",
+            ("cool colors",),
+            ("navy", (18, 32, 78)),
+            ("teal", (0, 128, 128)),
+            ("turquoise", (64, 214, 200)),
+            ("mint", (176, 236, 208)),
+        ),
+        _p(
+            "sunset",
+            ("warm colors",),
+            ("crimson", (200, 24, 58)),
+            ("coral", (255, 112, 96)),
+            ("amber", (255, 184, 28)),
+            ("gold", (226, 178, 60)),
+        ),
+        _p(
+            "primaries",
+            ("primary colors", "bold colors"),
+            ("cream", (244, 236, 216)),
+            ("red", (214, 40, 40)),
+            ("cobalt blue", (28, 66, 168)),
+            ("yellow", (246, 200, 30)),
+            ("black", (22, 22, 24)),
+        ),
+        _p(
+            "jewel",
+            ("jewel tones",),
+            ("sapphire blue", (16, 64, 160)),
+            ("emerald", (0, 150, 110)),
+            ("ruby red", (160, 16, 40)),
+            ("amethyst", (140, 90, 190)),
+            ("gold", (214, 172, 56)),
+        ),
+        _p(
+            "neon",
+            ("neon colors", "vibrant colors"),
+            ("black", (8, 6, 16)),
+            ("hot pink", (255, 30, 150)),
+            ("electric blue", (20, 150, 255)),
+            ("lime green", (120, 255, 40)),
+            ("violet", (150, 40, 240)),
+        ),
         _p("ink", ("black and white",), ("white", (246, 246, 246)), ("black", (12, 12, 12))),
-        _p("greyscale", ("monochrome",), ("black", (14, 14, 16)), ("charcoal", (58, 58, 62)), ("gray", (128, 128, 128)), ("silver", (192, 192, 196)), ("white", (244, 244, 244))),
-        _p("pastel", ("pastel colors",), ("cream", (250, 244, 232)), ("lavender", (196, 176, 232)), ("blush pink", (246, 188, 200)), ("baby blue", (170, 208, 242)), ("mint", (180, 234, 206))),
-        _p("autumn", ("warm colors", "autumn colors"), ("burgundy", (112, 14, 36)), ("burnt orange", (204, 86, 10)), ("mustard", (222, 170, 20)), ("rust", (168, 62, 20)), ("cream", (242, 230, 206))),
-        _p("desert", ("earth tones",), ("beige", (232, 214, 178)), ("terracotta", (196, 90, 58)), ("ochre", (204, 136, 40)), ("sienna", (140, 70, 36))),
-        _p("candy", ("vibrant colors",), ("white", (250, 250, 250)), ("magenta", (228, 0, 124)), ("cyan", (0, 184, 230)), ("yellow", (255, 218, 0))),
-        _p("forest", ("green tones",), ("cream", (244, 238, 220)), ("forest green", (30, 84, 50)), ("sage green", (150, 176, 130)), ("olive green", (110, 116, 40)), ("brown", (96, 62, 34))),
-        _p("ice", ("cool colors",), ("white", (248, 250, 252)), ("ice blue", (196, 226, 244)), ("sky blue", (110, 176, 226)), ("slate gray", (100, 116, 136)), ("navy", (20, 34, 80))),
-        _p("dusk", ("muted colors",), ("peach", (252, 200, 160)), ("dusty rose", (204, 138, 146)), ("mauve", (160, 112, 150)), ("indigo", (56, 40, 104))),
-        _p("night_gold", ("dark palette",), ("navy", (16, 24, 60)), ("gold", (218, 172, 60)), ("ivory", (246, 240, 222))),
-        _p("memphis", ("bright colors",), ("cream", (250, 242, 226)), ("hot pink", (255, 64, 150)), ("turquoise", (40, 200, 190)), ("yellow", (255, 208, 20)), ("black", (20, 20, 20))),
+        _p(
+            "greyscale",
+            ("monochrome",),
+            ("black", (14, 14, 16)),
+            ("charcoal", (58, 58, 62)),
+            ("gray", (128, 128, 128)),
+            ("silver", (192, 192, 196)),
+            ("white", (244, 244, 244)),
+        ),
+        _p(
+            "pastel",
+            ("pastel colors",),
+            ("cream", (250, 244, 232)),
+            ("lavender", (196, 176, 232)),
+            ("blush pink", (246, 188, 200)),
+            ("baby blue", (170, 208, 242)),
+            ("mint", (180, 234, 206)),
+        ),
+        _p(
+            "autumn",
+            ("warm colors", "autumn colors"),
+            ("burgundy", (112, 14, 36)),
+            ("burnt orange", (204, 86, 10)),
+            ("mustard", (222, 170, 20)),
+            ("rust", (168, 62, 20)),
+            ("cream", (242, 230, 206)),
+        ),
+        _p(
+            "desert",
+            ("earth tones",),
+            ("beige", (232, 214, 178)),
+            ("terracotta", (196, 90, 58)),
+            ("ochre", (204, 136, 40)),
+            ("sienna", (140, 70, 36)),
+        ),
+        _p(
+            "candy",
+            ("vibrant colors",),
+            ("white", (250, 250, 250)),
+            ("magenta", (228, 0, 124)),
+            ("cyan", (0, 184, 230)),
+            ("yellow", (255, 218, 0)),
+        ),
+        _p(
+            "forest",
+            ("green tones",),
+            ("cream", (244, 238, 220)),
+            ("forest green", (30, 84, 50)),
+            ("sage green", (150, 176, 130)),
+            ("olive green", (110, 116, 40)),
+            ("brown", (96, 62, 34)),
+        ),
+        _p(
+            "ice",
+            ("cool colors",),
+            ("white", (248, 250, 252)),
+            ("ice blue", (196, 226, 244)),
+            ("sky blue", (110, 176, 226)),
+            ("slate gray", (100, 116, 136)),
+            ("navy", (20, 34, 80)),
+        ),
+        _p(
+            "dusk",
+            ("muted colors",),
+            ("peach", (252, 200, 160)),
+            ("dusty rose", (204, 138, 146)),
+            ("mauve", (160, 112, 150)),
+            ("indigo", (56, 40, 104)),
+        ),
+        _p(
+            "night_gold",
+            ("dark palette",),
+            ("navy", (16, 24, 60)),
+            ("gold", (218, 172, 60)),
+            ("ivory", (246, 240, 222)),
+        ),
+        _p(
+            "memphis",
+            ("bright colors",),
+            ("cream", (250, 242, 226)),
+            ("hot pink", (255, 64, 150)),
+            ("turquoise", (40, 200, 190)),
+            ("yellow", (255, 208, 20)),
+            ("black", (20, 20, 20)),
+        ),
     )
 }
 
@@ -319,7 +448,9 @@ def _ramp(t: np.ndarray, colours: np.ndarray) -> np.ndarray:
     return colours[lo] * (1.0 - frac) + colours[lo + 1] * frac
 
 
-def _noise(rng: np.random.Generator, size: int, octaves: int = 5, base: int = 3, persistence: float = 0.5) -> np.ndarray:
+def _noise(
+    rng: np.random.Generator, size: int, octaves: int = 5, base: int = 3, persistence: float = 0.5
+) -> np.ndarray:
     """Fractal value noise in [0, 1]: random grids of growing resolution, smoothly upscaled and summed."""
     total = np.zeros((size, size), dtype=np.float32)
     amplitude, weight = 1.0, 0.0
@@ -396,11 +527,17 @@ def _stripes(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
 
 
 def _marble(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
-    x, y = _coords(size)
-    turbulence = _noise(rng, size, octaves=6, base=2)
-    swirl = _noise(rng, size, octaves=3, base=2)
-    t = 0.5 + 0.5 * np.sin(3.0 * (x + 0.6 * y) + 9.0 * turbulence + 4.0 * swirl)
-    return _to_image(_ramp(t, pal.all_rgb()))
+    """Paper marbling: parallel bands of ink combed and swirled by a smooth warp."""
+    big = size * _SS
+    x, y = _coords(big)
+    warp_a = _noise(rng, big, octaves=3, base=1)
+    warp_b = _noise(rng, big, octaves=3, base=2)
+    angle = rng.uniform(0, math.pi)
+    u = x * math.cos(angle) + y * math.sin(angle)
+    v = -x * math.sin(angle) + y * math.cos(angle)
+    u = u + 0.9 * (warp_a - 0.5) + 0.12 * np.sin(6.0 * v + 5.0 * warp_b)
+    band = np.floor(u * 7.0).astype(np.int64)
+    return _downsample(_to_image(pal.all_rgb()[band % len(pal)]), size)
 
 
 def _flowing_lines(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
@@ -414,7 +551,12 @@ def _flowing_lines(rng: np.random.Generator, pal: Palette, size: int) -> Image.I
     for k in range(lines):
         base = -0.15 + 1.3 * k / (lines - 1)
         drift = 0.03 * math.sin(k * 0.35)
-        ys = base + 0.09 * np.sin(2 * math.pi * f1 * xs + p1 + k * 0.08) + 0.04 * np.sin(2 * math.pi * f2 * xs + p2 - k * 0.05) + drift
+        ys = (
+            base
+            + 0.09 * np.sin(2 * math.pi * f1 * xs + p1 + k * 0.08)
+            + 0.04 * np.sin(2 * math.pi * f2 * xs + p2 - k * 0.05)
+            + drift
+        )
         points = list(zip((xs * big).tolist(), (ys * big).tolist()))
         colour = pal.rgb255(1 + k % (len(pal) - 1))
         draw.line(points, fill=colour, width=max(2, big // 220), joint="curve")
@@ -440,7 +582,7 @@ def _bokeh(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
         cx, cy = rng.uniform(-1.0, 1.0, 2)
         radius = rng.uniform(0.06, 0.22)
         softness = rng.uniform(0.25, 0.6) * radius
-        alpha = rng.uniform(0.7, 0.95)
+        alpha = rng.uniform(0.85, 1.0)
         x0, x1 = [int(np.clip((v + 1) / 2 * size, 0, size)) for v in (cx - radius - softness, cx + radius + softness)]
         y0, y1 = [int(np.clip((v + 1) / 2 * size, 0, size)) for v in (cy - radius - softness, cy + radius + softness)]
         if x1 <= x0 or y1 <= y0:
@@ -455,42 +597,39 @@ def _bokeh(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
 def _tiles(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
     big = size * _SS
     n = 8
-    cell = big / n
-    image = Image.new("RGB", (big, big), pal.rgb255(0))
-    draw = ImageDraw.Draw(image)
+    cell = big // n
+    image = Image.new("RGB", (cell * n, cell * n), pal.rgb255(0))
     k = len(pal)
     for row in range(n):
         for col in range(n):
-            x0, y0 = col * cell, row * cell
             ground = (row * n + col) % k
-            shape_colour = (ground + 1 + int(rng.integers(0, k - 1))) % k
-            draw.rectangle((x0, y0, x0 + cell, y0 + cell), fill=pal.rgb255(ground))
+            fill = pal.rgb255((ground + 1 + int(rng.integers(0, k - 1))) % k)
+            tile = Image.new("RGB", (cell, cell), pal.rgb255(ground))
+            draw = ImageDraw.Draw(tile)  # drawing on its own tile clips shapes to the cell
             kind = int(rng.integers(0, 5))
-            fill = pal.rgb255(shape_colour)
             if kind == 0:  # quarter circle from a corner
-                cx, cy = x0 + cell * int(rng.integers(0, 2)), y0 + cell * int(rng.integers(0, 2))
-                draw.pieslice((cx - cell, cy - cell, cx + cell, cy + cell), 0, 360, fill=fill)
-                draw.rectangle((x0 - cell, y0 - cell, x0, y0 + 2 * cell), fill=None)
+                cx, cy = cell * int(rng.integers(0, 2)), cell * int(rng.integers(0, 2))
+                draw.ellipse((cx - cell, cy - cell, cx + cell, cy + cell), fill=fill)
             elif kind == 1:  # inset circle
                 m = cell * 0.14
-                draw.ellipse((x0 + m, y0 + m, x0 + cell - m, y0 + cell - m), fill=fill)
+                draw.ellipse((m, m, cell - m, cell - m), fill=fill)
             elif kind == 2:  # diagonal half
-                corners = [(x0, y0), (x0 + cell, y0), (x0 + cell, y0 + cell), (x0, y0 + cell)]
+                corners = [(0, 0), (cell, 0), (cell, cell), (0, cell)]
                 start = int(rng.integers(0, 4))
                 draw.polygon([corners[(start + j) % 4] for j in range(3)], fill=fill)
             elif kind == 3:  # half circle on one side
                 side = int(rng.integers(0, 4))
                 boxes = [
-                    (x0, y0 - cell / 2, x0 + cell, y0 + cell / 2),
-                    (x0 + cell / 2, y0, x0 + 3 * cell / 2, y0 + cell),
-                    (x0, y0 + cell / 2, x0 + cell, y0 + 3 * cell / 2),
-                    (x0 - cell / 2, y0, x0 + cell / 2, y0 + cell),
+                    (0, -cell / 2, cell, cell / 2),
+                    (cell / 2, 0, 3 * cell / 2, cell),
+                    (0, cell / 2, cell, 3 * cell / 2),
+                    (-cell / 2, 0, cell / 2, cell),
                 ]
                 draw.ellipse(boxes[side], fill=fill)
             else:  # inset square
                 m = cell * 0.25
-                draw.rectangle((x0 + m, y0 + m, x0 + cell - m, y0 + cell - m), fill=fill)
-        # shapes that spill over a tile edge are clipped by the next tiles' grounds, row by row
+                draw.rectangle((m, m, cell - m, cell - m), fill=fill)
+            image.paste(tile, (col * cell, row * cell))
     return _downsample(image, size)
 
 
@@ -509,22 +648,30 @@ def _minimal_sun(rng: np.random.Generator, pal: Palette, size: int) -> Image.Ima
     return _downsample(image, size)
 
 
+_LEAD = np.array([0.09, 0.08, 0.1], dtype=np.float32)  # near-black lead between the glass cells
+
+
 def _stained_glass(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
     x, y = _coords(size)
     seeds = rng.uniform(-1.05, 1.05, (72, 2)).astype(np.float32)
     d1 = np.full(x.shape, np.inf, dtype=np.float32)
     d2 = np.full(x.shape, np.inf, dtype=np.float32)
     owner = np.zeros(x.shape, dtype=np.int64)
+    runner_up = np.zeros(x.shape, dtype=np.int64)
     for i, (sx, sy) in enumerate(seeds):
-        d = np.sqrt((x - sx) ** 2 + (y - sy) ** 2)
+        d = (x - sx) ** 2 + (y - sy) ** 2
         closer = d < d1
-        d2 = np.where(closer, d1, np.minimum(d2, d))
+        second = ~closer & (d < d2)
+        d2 = np.where(closer, d1, np.where(second, d, d2))
+        runner_up = np.where(closer, owner, np.where(second, i, runner_up))
         owner = np.where(closer, i, owner)
         d1 = np.where(closer, d, d1)
-    colours = pal.all_rgb()[1:] if len(pal) > 2 else pal.all_rgb()
-    rgb = colours[owner % len(colours)]
-    lead = _smoothstep(0.012, 0.022, d2 - d1)[..., None]
-    rgb = rgb * lead + pal.rgb(0) * (1 - lead) if len(pal) > 2 else rgb * lead
+    # Exact distance to the border between the two nearest seeds (their perpendicular bisector).
+    gap = np.linalg.norm(seeds[owner] - seeds[runner_up], axis=-1) + 1e-6
+    border = (d2 - d1) / (2 * gap)
+    rgb = pal.all_rgb()[owner % len(pal)]
+    lead = _smoothstep(0.006, 0.011, border)[..., None]
+    rgb = rgb * lead + _LEAD * (1 - lead)
     return _to_image(rgb)
 
 
@@ -546,18 +693,19 @@ def _neon_grid(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image
     big = size * _SS
     horizon = int(big * 0.58)
     x, y = _coords(big)
-    sky = _ramp(np.clip((y + 1) / (2 * horizon / big), 0, 1), np.stack([pal.rgb(0), pal.rgb(0), pal.rgb(4) * 0.55]))
+    # night sky deepening to a band of haze that reaches its full colour well above the ridge
+    sky = _ramp(
+        np.clip((y + 1) / (2 * horizon / big) / 0.62, 0, 1),
+        np.stack([pal.rgb(0), pal.rgb(0), pal.rgb(4) * 0.5, pal.rgb(4)]),
+    )
     image = _to_image(sky)
     draw = ImageDraw.Draw(image)
     cx, r = big / 2, big * 0.22
     cy = horizon - r * 0.35
     draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=pal.rgb255(1))
-    for k in range(6):  # horizontal cuts through the lower half of the sun
-        yy = cy + r * (0.1 + 0.16 * k)
-        draw.rectangle((cx - r, yy, cx + r, yy + r * 0.02 * (k + 1)), fill=tuple(int(v * 255 * 0.55) for v in pal.rgb(4)))
     # a ridge of mountains drawn as an outline
     ridge = _noise_1d(rng, 64)
-    points = [(big * i / 63, horizon - big * (0.04 + 0.14 * float(ridge[i]))) for i in range(64)]
+    points = [(big * i / 63, horizon - big * (0.03 + 0.1 * float(ridge[i]))) for i in range(64)]
     draw.polygon(points + [(big, horizon), (0, horizon)], fill=pal.rgb255(0))
     draw.line(points, fill=pal.rgb255(3), width=big // 300 + 2)
     draw.rectangle((0, horizon, big, big), fill=pal.rgb255(0))
@@ -602,19 +750,27 @@ def _low_poly(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
     px, py = gx + jitter[..., 0], gy + jitter[..., 1]
     image = Image.new("RGB", (big, big))
     draw = ImageDraw.Draw(image)
-    colours = pal.all_rgb()[::-1]
     tilt = rng.uniform(0.2, 0.5)
+    triangles, shades = [], []
     for i in range(n - 1):
         for j in range(n - 1):
-            quad = [(px[i, j], py[i, j]), (px[i, j + 1], py[i, j + 1]), (px[i + 1, j + 1], py[i + 1, j + 1]), (px[i + 1, j], py[i + 1, j])]
+            quad = [
+                (px[i, j], py[i, j]),
+                (px[i, j + 1], py[i, j + 1]),
+                (px[i + 1, j + 1], py[i + 1, j + 1]),
+                (px[i + 1, j], py[i + 1, j]),
+            ]
             split = (i + j) % 2
-            tris = [quad[:3], [quad[0], quad[2], quad[3]]] if split else [[quad[0], quad[1], quad[3]], quad[1:]]
-            for tri in tris:
+            for tri in [quad[:3], [quad[0], quad[2], quad[3]]] if split else [[quad[0], quad[1], quad[3]], quad[1:]]:
                 cx = sum(p[0] for p in tri) / 3 / big
                 cy = sum(p[1] for p in tri) / 3 / big
-                t = np.clip((1 - tilt) * cy + tilt * cx + rng.uniform(-0.05, 0.05), 0, 1)
-                colour = _ramp(np.array([t], dtype=np.float32), colours)[0]
-                draw.polygon(tri, fill=tuple(int(v * 255 + 0.5) for v in colour))
+                triangles.append(tri)
+                shades.append((1 - tilt) * cy + tilt * cx + rng.uniform(-0.06, 0.06))
+    shades = np.array(shades, dtype=np.float32)
+    shades = (shades - shades.min()) / max(float(shades.max() - shades.min()), 1e-6)  # use the full ramp
+    colours = _ramp(shades, pal.all_rgb()[::-1])
+    for tri, colour in zip(triangles, colours):
+        draw.polygon(tri, fill=tuple(int(v * 255 + 0.5) for v in colour))
     return _downsample(image, size)
 
 
@@ -732,11 +888,13 @@ def _truchet(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
             flip = bool(rng.integers(0, 2))
             corners = [(x0, y0), (x0 + cell, y0 + cell)] if flip else [(x0 + cell, y0), (x0, y0 + cell)]
             spans = [(0, 90), (180, 270)] if flip else [(90, 180), (270, 360)]
+            inner_colour = pal.rgb255(2 + (row * n + col) % max(1, len(pal) - 2))
             for (cx, cy), (start, end) in zip(corners, spans):
                 box = (cx - cell / 2, cy - cell / 2, cx + cell / 2, cy + cell / 2)
                 draw.arc(box, start, end, fill=pal.rgb255(1), width=thick)
-                inner = (box[0] + thick / 2 - thin / 2, box[1] + thick / 2 - thin / 2, box[2] - thick / 2 + thin / 2, box[3] - thick / 2 + thin / 2)
-                draw.arc(inner, start, end, fill=pal.rgb255(2), width=thin)
+                inset = thick / 2 - thin / 2
+                inner = (box[0] + inset, box[1] + inset, box[2] - inset, box[3] - inset)
+                draw.arc(inner, start, end, fill=inner_colour, width=thin)
     return _downsample(image, size)
 
 
@@ -753,7 +911,7 @@ def _watercolour(rng: np.random.Generator, pal: Palette, size: int) -> Image.Ima
         d = np.sqrt((x - cx) ** 2 + (y - cy) ** 2) / radius + 0.55 * (wobble - 0.5)
         body = 1 - _smoothstep(0.85, 1.0, d)
         edge = np.exp(-((d - 0.93) ** 2) / 0.002)  # pigment pooling at the drying edge
-        alpha = np.clip(0.78 * body + 0.2 * edge, 0, 0.95)[..., None]
+        alpha = np.clip(0.88 * body + 0.12 * edge, 0, 0.97)[..., None]
         rgb = rgb * (1 - alpha) + (colour * (1 - 0.25 * edge[..., None])) * alpha
     return _to_image(rgb).filter(ImageFilter.GaussianBlur(1.2))
 
@@ -768,16 +926,17 @@ def _pixels(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
 
 
 def _dunes(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    """Stylised dunes: long windward slopes brightening toward a sharp crest, then a shaded lee side."""
     x, y = _coords(size)
-    wobble = _noise(rng, size, octaves=4, base=2)
-    h = 0.5 + 0.5 * np.sin(5.0 * (y + 0.35 * x) + 4.0 * wobble)
-    gy, gx = np.gradient(h)
-    light = np.clip(0.72 + 40.0 * (gx * -0.5 + gy * -0.8), 0.35, 1.15)[..., None]
-    base = _ramp(0.2 + 0.65 * h * 0.5 + 0.3 * (y + 1) / 2, pal.all_rgb())
-    rgb = base * light
-    shadow = _smoothstep(0.55, 0.35, light[..., 0])[..., None]
-    rgb = rgb * (1 - 0.3 * shadow) + pal.rgb(len(pal) - 1) * 0.3 * shadow
-    return _to_image(rgb).filter(ImageFilter.GaussianBlur(1.5))
+    warp = _noise(rng, size, octaves=2, base=1)
+    v = y + 0.16 * np.sin(2.1 * x + rng.uniform(0, 2 * math.pi)) + 0.25 * (warp - 0.5)
+    phase = (v * 2.6) % 1.0
+    crest = 0.7
+    windward = 0.86 + 0.24 * np.power(np.clip(phase / crest, 0, 1), 1.5)
+    lee = 0.62 + 0.24 * np.clip((phase - crest) / (1 - crest), 0, 1)
+    light = np.where(phase < crest, windward, lee)
+    base = _ramp((y + 0.7) / 1.7, pal.all_rgb())  # the far dunes (top) sit in the palette's first colour
+    return _to_image(base * light[..., None]).filter(ImageFilter.GaussianBlur(1.5))
 
 
 def _plaid(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
@@ -815,29 +974,131 @@ class Pattern:
 PATTERNS: dict[str, Pattern] = {
     p.key: p
     for p in (
-        Pattern("rings", _rings, ("concentric circles", "circles", "geometric", "symmetrical", "hard edges"), "Concentric rings of {colours} radiating from the centre"),
-        Pattern("gradient_glow", _gradient_glow, ("gradient", "glowing", "soft lighting", "minimalist", "smooth"), "A smooth gradient of {colours} with a soft glow of light"),
-        Pattern("stripes", _stripes, ("stripes", "diagonal lines", "geometric", "hard edges"), "Bold diagonal stripes of {colours}"),
-        Pattern("marble", _marble, ("marbled", "swirling", "organic shapes", "smooth"), "Swirling marbled veins of {colours}"),
-        Pattern("flowing_lines", _flowing_lines, ("flowing lines", "thin lines", "wavy lines"), "Flowing wavy lines of {colours}"),
-        Pattern("op_checker", _op_checker, ("op art", "optical illusion", "checkerboard", "geometric", "symmetrical"), "A bulging checkerboard optical illusion in {colours}"),
-        Pattern("bokeh", _bokeh, ("bokeh", "circles", "soft focus", "soft lighting", "translucent"), "Soft out-of-focus bokeh circles of {colours}"),
-        Pattern("tiles", _tiles, ("grid", "geometric", "bauhaus", "flat colors", "hard edges", "busy"), "A busy grid of Bauhaus tiles with circles and triangles in {colours}"),
-        Pattern("minimal_sun", _minimal_sun, ("minimalist", "negative space", "flat colors", "asymmetrical", "circles"), "A minimal off-centre sun over a flat horizon in {colours}"),
-        Pattern("stained_glass", _stained_glass, ("stained glass", "mosaic", "outlines", "busy"), "Stained glass cells of {colours} with dark lead lines"),
-        Pattern("mandala", _mandala, ("mandala", "radial symmetry", "symmetrical", "intricate patterns", "hard edges"), "A radially symmetric mandala of {colours}"),
-        Pattern("neon_grid", _neon_grid, ("synthwave", "neon lighting", "glowing", "one-point perspective", "grid", "retro"), "A synthwave sunset over a glowing grid in {colours}"),
-        Pattern("contours", _contours, ("contour lines", "topographic", "thin lines", "organic shapes"), "Topographic contour lines in {colours}"),
-        Pattern("low_poly", _low_poly, ("low poly", "triangles", "geometric", "gradient", "faceted"), "Faceted low-poly triangles shading through {colours}"),
-        Pattern("mountains", _mountains, ("layered", "silhouettes", "atmospheric perspective", "sense of depth", "gradient"), "Layered mountain silhouettes fading into the haze in {colours}"),
-        Pattern("halftone", _halftone, ("halftone", "dots", "pop art"), "Overlapping halftone dot screens in {colours}"),
+        Pattern(
+            "rings",
+            _rings,
+            ("concentric circles", "circles", "geometric", "symmetrical", "hard edges"),
+            "Concentric rings of {colours} radiating from the centre",
+        ),
+        Pattern(
+            "gradient_glow",
+            _gradient_glow,
+            ("gradient", "glowing", "soft lighting", "minimalist", "smooth"),
+            "A smooth gradient of {colours} with a soft glow of light",
+        ),
+        Pattern(
+            "stripes",
+            _stripes,
+            ("stripes", "diagonal lines", "geometric", "hard edges"),
+            "Bold diagonal stripes of {colours}",
+        ),
+        Pattern(
+            "marble",
+            _marble,
+            ("marbled", "swirling", "organic shapes", "flowing lines"),
+            "Swirling bands of marbled {colours} ink",
+        ),
+        Pattern(
+            "flowing_lines",
+            _flowing_lines,
+            ("flowing lines", "thin lines", "wavy lines"),
+            "Flowing wavy lines of {colours}",
+        ),
+        Pattern(
+            "op_checker",
+            _op_checker,
+            ("op art", "optical illusion", "checkerboard", "geometric", "symmetrical"),
+            "A bulging checkerboard optical illusion in {colours}",
+        ),
+        Pattern(
+            "bokeh",
+            _bokeh,
+            ("bokeh", "circles", "soft focus", "soft lighting", "translucent"),
+            "Soft out-of-focus bokeh circles of {colours}",
+        ),
+        Pattern(
+            "tiles",
+            _tiles,
+            ("grid", "geometric", "bauhaus", "flat colors", "hard edges", "busy"),
+            "A busy grid of Bauhaus tiles with circles and triangles in {colours}",
+        ),
+        Pattern(
+            "minimal_sun",
+            _minimal_sun,
+            ("minimalist", "negative space", "flat colors", "asymmetrical", "circles"),
+            "A minimal off-centre sun over a flat horizon in {colours}",
+        ),
+        Pattern(
+            "stained_glass",
+            _stained_glass,
+            ("stained glass", "mosaic", "outlines", "busy"),
+            "Stained glass cells of {colours} between dark lead lines",
+        ),
+        Pattern(
+            "mandala",
+            _mandala,
+            ("mandala", "radial symmetry", "symmetrical", "intricate patterns", "hard edges"),
+            "A radially symmetric mandala of {colours}",
+        ),
+        Pattern(
+            "neon_grid",
+            _neon_grid,
+            ("synthwave", "neon lighting", "glowing", "one-point perspective", "grid", "retro"),
+            "A synthwave sunset over a glowing grid in {colours}",
+        ),
+        Pattern(
+            "contours",
+            _contours,
+            ("contour lines", "topographic", "thin lines", "organic shapes"),
+            "Topographic contour lines in {colours}",
+        ),
+        Pattern(
+            "low_poly",
+            _low_poly,
+            ("low poly", "triangles", "geometric", "gradient", "faceted"),
+            "Faceted low-poly triangles shading through {colours}",
+        ),
+        Pattern(
+            "mountains",
+            _mountains,
+            ("layered", "silhouettes", "atmospheric perspective", "sense of depth", "gradient"),
+            "Layered mountain silhouettes fading into the haze in {colours}",
+        ),
+        Pattern(
+            "halftone", _halftone, ("halftone", "dots", "pop art"), "Overlapping halftone dot screens in {colours}"
+        ),
         Pattern("spiral", _spiral, ("spiral", "swirling", "hard edges"), "A hypnotic spiral of {colours} bands"),
-        Pattern("colour_field", _colour_field, ("color field", "color blocking", "soft edges", "minimalist", "abstract"), "Soft-edged colour-field blocks of {colours}"),
-        Pattern("memphis", _memphis, ("memphis style", "geometric shapes", "busy", "asymmetrical", "flat colors", "outlines"), "Memphis-style confetti of shapes and zigzags in {colours}"),
-        Pattern("truchet", _truchet, ("repeating pattern", "intricate patterns", "curved lines", "geometric"), "A maze of interlocking arcs in {colours}"),
-        Pattern("watercolour", _watercolour, ("watercolor", "soft edges", "organic shapes", "translucent", "paper texture"), "Translucent watercolour washes of {colours} on paper"),
+        Pattern(
+            "colour_field",
+            _colour_field,
+            ("color field", "color blocking", "soft edges", "minimalist", "abstract"),
+            "Soft-edged colour-field blocks of {colours}",
+        ),
+        Pattern(
+            "memphis",
+            _memphis,
+            ("memphis style", "geometric shapes", "busy", "asymmetrical", "flat colors", "outlines"),
+            "Memphis-style confetti of shapes and zigzags in {colours}",
+        ),
+        Pattern(
+            "truchet",
+            _truchet,
+            ("repeating pattern", "intricate patterns", "curved lines", "geometric"),
+            "A maze of interlocking arcs in {colours}",
+        ),
+        Pattern(
+            "watercolour",
+            _watercolour,
+            ("watercolor", "soft edges", "organic shapes", "translucent", "paper texture"),
+            "Translucent watercolour washes of {colours} on paper",
+        ),
         Pattern("pixels", _pixels, ("pixel art", "hard edges", "mosaic"), "A blocky pixel-art mosaic of {colours}"),
-        Pattern("dunes", _dunes, ("organic shapes", "soft lighting", "soft shadows", "smooth", "gradient"), "Softly lit rolling dunes in {colours}"),
+        Pattern(
+            "dunes",
+            _dunes,
+            ("curved lines", "soft lighting", "soft shadows", "gradient", "minimalist"),
+            "Softly lit rolling dunes in {colours}",
+        ),
         Pattern("plaid", _plaid, ("plaid", "woven texture", "stripes", "grid"), "A woven twill plaid of {colours}"),
     )
 }
@@ -852,7 +1113,7 @@ def _grain(rng: np.random.Generator, image: Image.Image) -> Image.Image:
 def _vignette(rng: np.random.Generator, image: Image.Image) -> Image.Image:
     rgb = _to_array(image)
     x, y = _coords(rgb.shape[0])
-    fall = 1 - 0.5 * _smoothstep(0.55, 1.45, np.sqrt(x * x + y * y))
+    fall = 1 - 0.45 * _smoothstep(0.8, 1.5, np.sqrt(x * x + y * y))
     return _to_image(rgb * fall[..., None])
 
 
@@ -889,7 +1150,7 @@ class Recipe:
 # monochrome/earth all appear, minimal and busy, soft and hard, symmetric and not alternate.
 CURATED: tuple[Recipe, ...] = (
     Recipe("rings", "ocean"),
-    Recipe("gradient_glow", "sunset", ("grain",), ("low contrast",)),
+    Recipe("gradient_glow", "sunset", ("grain",)),
     Recipe("stripes", "primaries", (), ("high contrast",)),
     Recipe("marble", "jewel"),
     Recipe("flowing_lines", "ocean", (), ("dark background",)),
@@ -899,7 +1160,7 @@ CURATED: tuple[Recipe, ...] = (
     Recipe("minimal_sun", "desert"),
     Recipe("stained_glass", "candy"),
     Recipe("mandala", "desert"),
-    Recipe("neon_grid", "neon", (), ("dark background", "high contrast")),
+    Recipe("neon_grid", "neon", (), ("dark background",)),
     Recipe("contours", "forest"),
     Recipe("low_poly", "ice"),
     Recipe("mountains", "dusk", ("grain",)),
@@ -914,7 +1175,6 @@ CURATED: tuple[Recipe, ...] = (
     Recipe("plaid", "autumn"),
 )
 
-# Which palettes each pattern reads well with, for galleries larger than the curated set.
 _PALETTE_ORDER = tuple(PALETTES)
 
 
@@ -927,13 +1187,15 @@ def recipe_for(index: int) -> Recipe:
     pattern = pattern_keys[extra % len(pattern_keys)]
     curated_palette = CURATED[extra % len(CURATED)].palette
     # Step through the palettes so a pattern never repeats its curated pairing.
-    palette = _PALETTE_ORDER[(_PALETTE_ORDER.index(curated_palette) + 3 + 5 * (extra // len(pattern_keys))) % len(_PALETTE_ORDER)]
-    if pattern in ("op_checker",) and len(PALETTES[palette]) > 2:
+    palette = _PALETTE_ORDER[
+        (_PALETTE_ORDER.index(curated_palette) + 3 + 5 * (extra // len(pattern_keys))) % len(_PALETTE_ORDER)
+    ]
+    if pattern == "op_checker":
         palette = "ink"  # a checkerboard shows two colours only; keep its colour tags honest
-    if pattern == "neon_grid" and len(PALETTES[palette]) < 5:
-        palette = "neon"  # the synthwave scene needs five roles (ground, sun, grid, ridge, haze)
-    if len(PALETTES[palette]) < 3:
-        palette = "pastel" if pattern != "op_checker" else palette
+    elif pattern == "neon_grid" and len(PALETTES[palette]) < 5:
+        palette = "neon"  # the synthwave scene has five roles: ground, sun, grid, ridge, haze
+    elif len(PALETTES[palette]) < 3:
+        palette = "pastel"  # the other patterns need a ground and at least two accents
     return Recipe(pattern, palette)
 
 
