@@ -7,6 +7,7 @@ serialisation in `viper.jobs`. Every Redis failure surfaces as `QueueUnavailable
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
 from dataclasses import dataclass
@@ -111,8 +112,14 @@ class JobQueue:
 
     async def cancel(self, job_id: str) -> None:
         """Ask the worker to stop the job at its next step (or drop it if not started)."""
-        await self.pool.set(jobs.cancel_key(job_id), b"1", ex=3600)
-        await Job(job_id, self.pool, _queue_name=self.queue_name, _deserializer=deserialize).abort(timeout=0)
+        job = Job(job_id, self.pool, _queue_name=self.queue_name, _deserializer=deserialize)
+        try:
+            await self.pool.set(jobs.cancel_key(job_id), b"1", ex=3600)
+            # arq's abort marks the job and then waits for its end; we only mark it.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await job.abort(timeout=0, poll_delay=0)
+        except (OSError, RedisError) as e:
+            raise QueueUnavailable(f"cannot cancel the job: {e}") from e
 
     async def wait(
         self,
