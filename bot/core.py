@@ -151,13 +151,14 @@ class ViperBot:
             await self.store.set_onboarding(member.id, "active", state.page if state else 0)
         return await self.store.add_comment(member.id, image_id, text)
 
-    def comment_ack(self, count: int) -> str:
+    def comment_ack(self, count: int, done_hint: str = "Send /done") -> str:
+        """The acknowledgement of a comment; `done_hint` is how this platform finishes ("Press Done")."""
         need = self.min_comments
         if count < need:
             return f"Noted! {count} of {need} comments."
         if count == need:
-            return f"Noted! {count} of {need} comments: that's enough. Send /done to build your profile, or keep going for a sharper one."
-        return f"Noted! {count} comments (more detail gives better personalisation). Send /done when ready."
+            return f"Noted! {count} of {need} comments: that's enough. {done_hint} to build your profile, or keep going for a sharper one."
+        return f"Noted! {count} comments (more detail gives better personalisation). {done_hint} when ready."
 
     async def finish_onboarding(self, who: MemberRef, chat_ref: dict | None = None) -> Profile:
         """Extract the member's liked/disliked features from their comments and save the profile."""
@@ -173,8 +174,10 @@ class ViperBot:
             backend=self.settings.extraction.backend,
             comments=[self._comment_payload(c.image_id, c.text) for c in comments],
         )
+        job_id = await self._record_and_enqueue(
+            member, "extract", who.platform, chat_ref or {}, "", jobs.EXTRACT_JOB, jobs.to_dict(request)
+        )
         await self.store.set_onboarding(member.id, "extracting")
-        job_id = await self._record_and_enqueue(member, "extract", who.platform, chat_ref or {}, "", jobs.EXTRACT_JOB, jobs.to_dict(request))
         try:
             raw = await self.queue.wait(job_id, timeout=self.settings.bot.job_timeout_s)
         except ViperError as e:
@@ -262,7 +265,10 @@ class ViperBot:
 
         async def relay(status: str, progress: Progress | None, position: int | None) -> None:
             if on_update is not None:
-                await on_update(Update(status, position, progress.step if progress else None, progress.total if progress else None))
+                # arq keeps a running job in its queue until it ends: that is no place in line.
+                place = position if status == "queued" else None
+                step, total = (progress.step, progress.total) if progress else (None, None)
+                await on_update(Update(status, place, step, total))
 
         try:
             raw = await self.queue.wait(

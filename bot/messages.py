@@ -12,6 +12,14 @@ from viper.errors import (
     InvalidArgument, JobCancelled, JobFailed, JobTimeout, ModelUnavailable, QueueUnavailable, ViperError,
 )
 
+TOKEN_HELP = {
+    "telegram": "TELEGRAM_TOKEN: talk to @BotFather on Telegram, send /newbot, and copy the token it gives you.",
+    "discord": (
+        "DISCORD_TOKEN: create an application in the Discord Developer Portal, add a Bot, copy its token, "
+        "and invite it with the 'bot' and 'applications.commands' scopes."
+    ),
+}
+
 
 def intro(status: OnboardingStatus, how_to_comment: str) -> str:
     if status.resumed:

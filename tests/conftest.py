@@ -38,10 +38,19 @@ async def redis_url(redis_server):
 @pytest.fixture(scope="session")
 def tiny_models():
     """The tiny random-weight SDXL and the default extractor, built once for the whole run."""
+    import torch
+
     from engine.extraction import make_extractor
+    from engine.generation import GenerationDefaults
     from engine.sdxl import load_generator
 
-    return {"generator": load_generator("tiny"), "extractor": make_extractor("lexicon")}
+    # Two cores are shared by everything on a CI machine: one torch thread paints tiny images
+    # several times faster than two contending ones.
+    torch.set_num_threads(1)
+    return {
+        "generator": load_generator("tiny", defaults=GenerationDefaults(steps=4)),
+        "extractor": make_extractor("lexicon"),
+    }
 
 
 @pytest.fixture

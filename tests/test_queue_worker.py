@@ -55,6 +55,7 @@ async def test_extraction_job_returns_liked_and_disliked(queue, worker):
 async def test_without_a_worker_the_job_waits_in_line(queue):
     assert not await queue.workers_alive()
     first = await queue.enqueue(jobs.GENERATE_JOB, jobs.to_dict(jobs.GenerateRequest(prompt="one")))
+    await asyncio.sleep(0.01)  # arq orders by enqueue time in ms (then by id): a later member is behind
     second = await queue.enqueue(jobs.GENERATE_JOB, jobs.to_dict(jobs.GenerateRequest(prompt="two")))
     assert await queue.position(first) == 1
     assert await queue.position(second) == 2

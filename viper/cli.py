@@ -21,9 +21,18 @@ from pathlib import Path
 
 from viper.config import ConfigError, Settings, load_settings
 from viper.errors import ViperError
-from viper.messages_cli import no_token_help
 
 log = logging.getLogger("viper")
+
+
+def no_token_help() -> str:
+    from bot.messages import TOKEN_HELP
+
+    return (
+        "No chat platform token is set, so no bot is connected (the worker still runs; try `viper imagine`).\n"
+        "To connect one, set its environment variable and run `viper up` again:\n  "
+        + "\n  ".join(TOKEN_HELP.values())
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:

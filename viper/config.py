@@ -63,7 +63,7 @@ class EngineSection(_Section):
     device: str = "auto"
     dtype: Literal["fp16", "bf16", "fp32"] = "fp16"
     cache_dir: str = ""
-    steps: int = Field(40, ge=1, le=150)
+    steps: int = Field(40, ge=1, le=100)
     guidance: float = Field(5.0, ge=0.0, le=30.0)
     width: int | None = Field(None, ge=64, le=4096)
     height: int | None = Field(None, ge=64, le=4096)

@@ -1,0 +1,400 @@
+"""Telegram end to end: the real PTB Application against a local Bot API emulator.
+
+Everything else is real too: SQLite, Redis (embedded), the arq worker in this event loop with the
+tiny random-weight SDXL and the lexicon extractor. The tests play members by pushing the updates
+Telegram would send, and check what the bot sends back through the Bot API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import dataclasses
+import io
+import shutil
+import sqlite3
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from bot.adapters.telegram_adapter import COMMANDS, DONE_LINE, RESUMED_LINE, run_telegram
+from bot.core import MemberRef
+from engine.worker import make_worker
+from tests.emulators.telegram_api import ApiCall, TelegramAPIEmulator
+from viper.app import open_runtime
+from viper.redis_server import EmbeddedRedis
+
+pytestmark = pytest.mark.slow
+
+STEPS = 8
+
+COMMENTS = [
+    "love the warm orange tones",
+    "hate the harsh contrast",
+    "the soft watercolour texture is lovely",
+]
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tiny_models):
+    """The session's tiny models with fewer default steps, painting on one CPU thread.
+
+    What is tested here is the delivery, not the painting. On a machine whose two cores are shared
+    with other test runs, torch's default of one thread per core oversubscribes them: 8 tiny steps
+    took 5-19 s with two threads and 0.6 s with one. The thread count is restored afterwards.
+    """
+    import torch
+
+    generator = copy.copy(tiny_models["generator"])  # shares the pipeline (and its lock)
+    generator.defaults = dataclasses.replace(generator.defaults, steps=STEPS)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield {**tiny_models, "generator": generator}
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+async def api():
+    async with TelegramAPIEmulator() as emulator:
+        yield emulator
+        assert emulator.errors == [], f"the bot made Bot API calls that Telegram would refuse: {emulator.errors}"
+
+
+@pytest.fixture
+def tg_settings(settings, api):
+    settings.telegram.api_base_url = api.base_url
+    settings.telegram.api_base_file_url = api.base_file_url
+    assert len(COMMENTS) >= settings.bot.min_comments
+    return settings
+
+
+@contextlib.asynccontextmanager
+async def telegram_bot(core, settings, api: TelegramAPIEmulator):
+    """`run_telegram` in a task until the block ends; waits until it polls."""
+    stop = asyncio.Event()
+    since = api.mark()
+    task = asyncio.create_task(run_telegram(core, settings, api.token, stop))
+    polling = asyncio.create_task(api.wait_for(lambda c: c.method == "deleteWebhook", 15, since=since))
+    await asyncio.wait({task, polling}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        polling.cancel()
+        task.result()  # raises what broke the start-up
+        raise AssertionError("run_telegram returned before it was stopped")
+    await polling
+    try:
+        yield task
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 15)
+
+
+class GatedGenerator:
+    """The real tiny generator, held after its first step until the test opens the gate.
+
+    Lets a test see a progress edit for certain, however fast the machine paints.
+    """
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.gate = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def generate(self, request, *, on_step=None, should_stop=None):
+        def step(i: int, n: int) -> None:
+            if on_step is not None:
+                on_step(i, n)
+            if i == 1:
+                self.gate.wait(timeout=60)
+
+        return self.inner.generate(request, on_step=step, should_stop=should_stop)
+
+
+@contextlib.asynccontextmanager
+async def arq_worker(settings, redis_url: str, tiny_models):
+    """The real worker (as the `worker` fixture), for tests that must start and stop it themselves."""
+    w = make_worker(settings, redis_url, ctx=dict(tiny_models), poll_delay=0.05)
+    task = asyncio.create_task(w.async_run())
+    try:
+        yield w
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        await w.close()
+
+
+def sent(chat_id: int, contains: str = "", method: str = "sendMessage"):
+    def predicate(call: ApiCall) -> bool:
+        return call.ok and call.method == method and call.chat_id == chat_id and contains in call.text
+
+    return predicate
+
+
+async def say(api: TelegramAPIEmulator, chat_id: int, text: str, reply_to: int | None = None) -> int:
+    """A member (in their private chat) sends `text`; returns the mark to wait from."""
+    mark = api.mark()
+    await api.push_message(chat_id, chat_id, text, reply_to_message_id=reply_to)
+    return mark
+
+
+async def onboard(api: TelegramAPIEmulator, chat_id: int, need: int) -> list[dict]:
+    """/start, comment on `need` images by replying to them, /done; returns the album's messages."""
+    mark = await say(api, chat_id, "/start")
+    await api.wait_for(sent(chat_id, "taste"), since=mark)
+    album = await api.wait_for(sent(chat_id, method="sendMediaGroup"), since=mark)
+    photos = album.result
+    for i, comment in enumerate(COMMENTS[:need], start=1):
+        mark = await say(api, chat_id, comment, reply_to=photos[i - 1]["message_id"])
+        await api.wait_for(sent(chat_id, f"{i} of {need}"), since=mark)
+    mark = await say(api, chat_id, "/done")
+    await api.wait_for(sent(chat_id, "Analysing"), since=mark)
+    await api.wait_for(sent(chat_id, "Liked:"), 30, since=mark)
+    return photos
+
+
+def jobs_table(settings) -> list[tuple]:
+    with contextlib.closing(sqlite3.connect(settings.storage.database_path)) as db:
+        return db.execute("SELECT kind, prompt, status, chat_ref FROM jobs ORDER BY created_at").fetchall()
+
+
+def check_png(call: ApiCall, width: int = 64, height: int = 64) -> None:
+    assert f"{width}×{height}, {STEPS} steps" in call.text
+    data = call.files["photo"]
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    assert image.format == "PNG" and image.size == (width, height)
+
+
+async def test_onboarding_then_a_personalised_image(runtime, tg_settings, redis_url, tiny_models, api):
+    # The worker is started and stopped here (not the `worker` fixture): the /imagine must wait in
+    # line first, then run held at step 1 until its progress edit has been seen.
+    settings, chat, need = tg_settings, 4242, tg_settings.bot.min_comments
+    async with telegram_bot(runtime.core, settings, api), contextlib.AsyncExitStack() as stack:
+        assert [c["command"] for c in api.commands] == [name for name, _ in COMMANDS]
+
+        mark = await say(api, chat, "/start")
+        intro = await api.wait_for(sent(chat, "visual taste"), since=mark)
+        assert f"at least {need} images" in intro.text
+        album = await api.wait_for(sent(chat, method="sendMediaGroup"), since=mark)
+        photos = album.result
+        assert 8 <= len(photos) <= min(10, settings.bot.gallery_page_size)
+        assert [p["caption"] for p in photos] == [f"#{n}" for n in range(1, len(photos) + 1)]
+        assert len(album.files) == len(photos)  # each image uploaded, attach:// style
+        for data in album.files.values():
+            Image.open(io.BytesIO(data)).verify()
+        await api.wait_for(sent(chat, "/more"), since=mark)
+
+        for i, comment in enumerate(COMMENTS[:need], start=1):
+            mark = await say(api, chat, comment, reply_to=photos[i - 1]["message_id"])
+            ack = await api.wait_for(sent(chat, "Noted!"), since=mark)
+            assert f"{i} of {need}" in ack.text
+        assert await runtime.core.store.posted_image("telegram", chat, photos[0]["message_id"]) is not None
+
+        async with arq_worker(settings, redis_url, tiny_models):
+            mark = await say(api, chat, "/done")
+            await api.wait_for(sent(chat, f"Analysing your {need} comments"), since=mark)
+            shown = await api.wait_for(sent(chat, "Liked:"), 30, since=mark)
+        liked_line, disliked_line = (line for line in shown.text.splitlines() if "iked:" in line)
+        assert "orange" in liked_line and "contrast" in disliked_line
+        profile = await runtime.core.profile(_member(chat))
+        assert profile is not None and any("orange" in f for f in profile.liked)
+
+        # No worker for a moment: the job waits in line; then one starts and the status shows progress.
+        mark = await say(api, chat, "/imagine a lighthouse at dusk")
+        queued = await api.wait_for(sent(chat, "Queued"), since=mark)
+        assert "position 1 in the queue" in queued.text and "Tip" not in queued.text
+        status_id = queued.result["message_id"]
+        gated = GatedGenerator(tiny_models["generator"])
+        await stack.enter_async_context(arq_worker(settings, redis_url, {**tiny_models, "generator": gated}))
+        stack.callback(gated.gate.set)  # never leave the worker's thread waiting, even when an assert fails
+        painting = await api.wait_for(
+            lambda c: c.method == "editMessageText" and c.params["message_id"] == status_id and "Painting" in c.text,
+            15, since=mark,
+        )
+        assert f"step 1/{STEPS}" in painting.text
+        gated.gate.set()
+
+        photo = await api.wait_for(sent(chat, method="sendPhoto"), 60, since=mark)
+        assert "a lighthouse at dusk" in photo.text and "personalised with your taste profile" in photo.text
+        assert "tiny test model" in photo.text
+        check_png(photo)
+        answered = api.messages[(chat, photo.params["reply_parameters"]["message_id"])]
+        assert answered["text"] == "/imagine a lighthouse at dusk"
+        await api.wait_for(lambda c: c.method == "editMessageText" and c.text == DONE_LINE, 10, since=mark)
+
+    edits = [c for c in api.calls_to("editMessageText", since=mark) if c.params["message_id"] == status_id]
+    progress = [c for c in edits if c.at < photo.at]
+    assert progress and all(c.text.startswith("🎨") for c in progress)
+    texts = [queued.text] + [c.text for c in edits]
+    assert all(a != b for a, b in zip(texts, texts[1:]))  # never the same text twice in a row
+    gaps = [b.at - a.at for a, b in zip(progress, progress[1:])]
+    assert all(gap >= settings.bot.progress_interval_s - 0.2 for gap in gaps)
+
+    generated = [row for row in jobs_table(settings) if row[0] == "generate"]
+    assert [(kind, prompt, status) for kind, prompt, status, _ in generated] == [
+        ("generate", "a lighthouse at dusk", "delivered")
+    ]
+
+
+def _member(chat_id: int) -> MemberRef:
+    return MemberRef("telegram", str(chat_id))
+
+
+async def test_guard_rails_and_an_image_without_a_profile(runtime, worker, tg_settings, api):
+    settings, chat, need = tg_settings, 777, tg_settings.bot.min_comments
+    async with telegram_bot(runtime.core, settings, api):
+        mark = await say(api, chat, "/help")
+        helped = await api.wait_for(sent(chat), since=mark)
+        assert all(f"/{name}" in helped.text for name, _ in COMMANDS)
+
+        mark = await say(api, chat, "/done")
+        early = await api.wait_for(sent(chat), since=mark)
+        assert f"0 of {need}" in early.text
+
+        mark = await say(api, chat, "/start")
+        album = await api.wait_for(sent(chat, method="sendMediaGroup"), since=mark)
+        footer = await api.wait_for(sent(chat, "Page 1 of"), since=mark)
+
+        mark = await say(api, chat, "this one is nice")  # not a reply: which image?
+        assert "reply to an image" in (await api.wait_for(sent(chat), since=mark)).text
+        mark = await say(api, chat, "nice colours", reply_to=footer.result["message_id"])
+        assert "isn't one of the gallery images" in (await api.wait_for(sent(chat), since=mark)).text
+
+        mark = await say(api, chat, COMMENTS[0], reply_to=album.result[2]["message_id"])
+        assert f"1 of {need}" in (await api.wait_for(sent(chat, "Noted!"), since=mark)).text
+        mark = await say(api, chat, "/done")
+        assert f"1 of {need} comments so far" in (await api.wait_for(sent(chat), since=mark)).text
+
+        mark = await say(api, chat, "/more")  # the 12-image gallery's second page: #11 and #12
+        more = await api.wait_for(sent(chat, method="sendMediaGroup"), since=mark)
+        assert [p["caption"] for p in more.result] == ["#11", "#12"]
+        assert len(more.files) == 2
+        await api.wait_for(sent(chat, "Page 2 of 2"), since=mark)
+        mark = await say(api, chat, "/more")  # back to the first page: Telegram's file ids, no re-upload
+        again = await api.wait_for(sent(chat, method="sendMediaGroup"), since=mark)
+        assert [p["caption"] for p in again.result] == [p["caption"] for p in album.result] and again.files == {}
+        assert [p["photo"] for p in again.result] == [p["photo"] for p in album.result]
+        await api.wait_for(sent(chat, "Page 1 of 2"), since=mark)
+
+        mark = await say(api, chat, "/imagine")
+        assert "Usage: /imagine <prompt>" in (await api.wait_for(sent(chat), since=mark)).text
+        mark = await say(api, chat, "/imagine    ")
+        assert "Usage" in (await api.wait_for(sent(chat), since=mark)).text
+
+        mark = await say(api, chat, "/imagine a quiet harbour at noon")
+        queued = await api.wait_for(sent(chat, "Queued"), since=mark)
+        assert "Tip: this one isn't personalised" in queued.text and "/start" in queued.text
+        photo = await api.wait_for(sent(chat, method="sendPhoto"), 60, since=mark)
+        assert "not personalised" in photo.text and "tiny test model" in photo.text
+        check_png(photo)
+        await api.wait_for(lambda c: c.method == "editMessageText" and c.text == DONE_LINE, 10, since=mark)
+    assert [row[2] for row in jobs_table(settings) if row[0] == "generate"] == ["delivered"]
+
+
+async def test_in_a_group_each_member_comments_for_themselves(runtime, tg_settings, api):
+    settings, group = tg_settings, -100123
+    alice, bob = api.user(11, "Alice"), api.user(12, "Bob")
+    async with telegram_bot(runtime.core, settings, api):
+        mark = api.mark()
+        await api.push_message(group, alice, "/start@viper_test_bot")
+        album = await api.wait_for(sent(group, method="sendMediaGroup"), since=mark)
+        await api.wait_for(sent(group, "Page 1 of"), since=mark)
+
+        mark = api.mark()
+        await api.push_message(group, bob, "hate the harsh contrast", reply_to_message_id=album.result[1]["message_id"])
+        assert "1 of" in (await api.wait_for(sent(group, "Noted!"), since=mark)).text
+        chatter = await api.push_message(group, alice, "anyone up for lunch?")
+        mark = api.mark()
+        await api.push_message(group, bob, "sure", reply_to_message_id=chatter["message_id"])
+        await api.push_message(group, alice, "/profile@viper_test_bot")
+        answer = await api.wait_for(sent(group), since=mark)
+        assert "no taste profile yet" in answer.text  # the reply between people got no hint
+    assert await runtime.core.comment_count(MemberRef("telegram", "12")) == 1
+    assert await runtime.core.comment_count(MemberRef("telegram", "11")) == 0
+
+
+async def test_redis_down_is_friendly_and_loses_nothing(tg_settings, tiny_models, api):
+    # A Redis of our own that we can stop and start again on the same socket.
+    redis_dir = Path(tempfile.mkdtemp(prefix="viper-tg-"))
+    server = EmbeddedRedis(redis_dir, persist=False).start()
+    settings = tg_settings.model_copy(deep=True)
+    settings.redis.url = server.url
+    chat, need = 5150, settings.bot.min_comments
+    rt = await open_runtime(settings)
+    try:
+        async with telegram_bot(rt.core, settings, api):
+            mark = await say(api, chat, "/start")
+            album = await api.wait_for(sent(chat, method="sendMediaGroup"), since=mark)
+            for i, comment in enumerate(COMMENTS[:need]):
+                mark = await say(api, chat, comment, reply_to=album.result[i]["message_id"])
+                await api.wait_for(sent(chat, "Noted!"), since=mark)
+
+            server.stop()
+            mark = await say(api, chat, "/imagine a red fox in the snow")
+            answer = await api.wait_for(sent(chat), 20, since=mark)
+            assert "unreachable" in answer.text and "Nothing was lost" in answer.text
+            mark = await say(api, chat, "/done")
+            await api.wait_for(sent(chat, "Analysing"), since=mark)
+            assert "unreachable" in (await api.wait_for(sent(chat, "unreachable"), 20, since=mark)).text
+            mark = await say(api, chat, "/profile")  # the bot still answers
+            assert "no taste profile yet" in (await api.wait_for(sent(chat), since=mark)).text
+            assert await rt.core.comment_count(_member(chat)) == need
+            assert [row[2] for row in jobs_table(settings)] == ["failed", "failed"]  # recorded, not dropped
+
+            server = EmbeddedRedis(redis_dir, persist=False).start()  # Redis is back
+            async with arq_worker(settings, server.url, tiny_models):
+                mark = await say(api, chat, "/done")
+                shown = await api.wait_for(sent(chat, "Liked:"), 30, since=mark)
+            assert "orange" in shown.text
+    finally:
+        await rt.close()
+        server.stop()
+        shutil.rmtree(redis_dir, ignore_errors=True)
+
+
+async def test_restart_keeps_the_profile_and_resumes_delivery(tg_settings, redis_url, tiny_models, api):
+    settings, chat, need = tg_settings, 9001, tg_settings.bot.min_comments
+    rt = await open_runtime(settings)
+    try:
+        async with telegram_bot(rt.core, settings, api):
+            async with arq_worker(settings, redis_url, tiny_models):
+                await onboard(api, chat, need)
+            before = await rt.core.profile(_member(chat))
+            mark = await say(api, chat, "/imagine a red fox in the snow")
+            queued = await api.wait_for(sent(chat, "Queued"), since=mark)
+            # No worker: the image waits, and the bot keeps answering meanwhile.
+            mark = await say(api, chat, "/profile")
+            await api.wait_for(sent(chat, "Liked:"), since=mark)
+    finally:
+        await rt.close()
+    assert [row[2] for row in jobs_table(settings) if row[0] == "generate"] == ["queued"]
+
+    rt = await open_runtime(settings)  # a new process, as far as the bot can tell
+    try:
+        mark = api.mark()
+        async with telegram_bot(rt.core, settings, api):
+            resumed = await api.wait_for(lambda c: c.method == "editMessageText" and c.text == RESUMED_LINE, since=mark)
+            assert resumed.params["message_id"] == queued.result["message_id"]
+
+            mark = await say(api, chat, "/profile")
+            shown = await api.wait_for(sent(chat, "Liked:"), since=mark)
+            assert ", ".join(before.liked) in shown.text and ", ".join(before.disliked) in shown.text
+
+            async with arq_worker(settings, redis_url, tiny_models):
+                photo = await api.wait_for(sent(chat, method="sendPhoto"), 60, since=mark)
+                await api.wait_for(
+                    lambda c: c.method == "editMessageText" and c.text == DONE_LINE
+                    and c.params["message_id"] == queued.result["message_id"],
+                    10, since=mark,
+                )
+        assert "a red fox in the snow" in photo.text and "personalised with your taste profile" in photo.text
+        check_png(photo)
+        assert [row[2] for row in jobs_table(settings) if row[0] == "generate"] == ["delivered"]
+    finally:
+        await rt.close()

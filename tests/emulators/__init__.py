@@ -1,0 +1,1 @@
+"""HTTP emulators of the chat platforms' APIs, served locally inside the tests."""
