@@ -9,6 +9,7 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from typing import Awaitable, Callable
 
 from storage.store import JobRecord, Member, Profile, Store
@@ -112,12 +113,29 @@ class ViperBot:
                 return i
         return None
 
+    async def _check_not_extracting(self, member: Member) -> None:
+        """One onboarding at a time: while a member's profile is being built, they wait for it.
+
+        A bot that died mid-extraction leaves the state behind; after the job timeout it no longer
+        blocks the member.
+        """
+        state = await self.store.onboarding(member.id)
+        if state is None or state.state != "extracting":
+            return
+        try:
+            since = datetime.fromisoformat(state.updated_at).replace(tzinfo=timezone.utc)
+        except ValueError:
+            return
+        if datetime.now(timezone.utc) - since < timedelta(seconds=self.settings.bot.job_timeout_s):
+            raise InvalidArgument("your taste profile is being built right now; it will arrive in a moment", argument="onboarding")
+
     async def start_onboarding(self, who: MemberRef) -> OnboardingStatus:
         """Begin (or resume, keeping earlier comments) a member's onboarding at their saved page."""
         member = await self.member(who)
+        await self._check_not_extracting(member)
         state = await self.store.onboarding(member.id)
         count = await self.store.comment_count(member.id)
-        resumed = state is not None and state.state == "active" and count > 0
+        resumed = state is not None and state.state in ("active", "paused") and count > 0
         page = state.page if resumed else 0
         await self.store.set_onboarding(member.id, "active", page)
         return OnboardingStatus(count, self.min_comments, self.gallery_page(page), resumed)
@@ -149,7 +167,58 @@ class ViperBot:
         state = await self.store.onboarding(member.id)
         if state is None or state.state != "active":
             await self.store.set_onboarding(member.id, "active", state.page if state else 0)
-        return await self.store.add_comment(member.id, image_id, text)
+        count = await self.store.add_comment(member.id, image_id, text)
+        await self.store.set_onboarding_position(member.id, clear_pending=True)
+        return count
+
+    async def choose_image(self, who: MemberRef, number: int) -> GalleryImage:
+        """A member picked gallery image `number` (1-based) to comment on with their next message."""
+        image = self.image_by_number(number)
+        if image is None:
+            raise InvalidArgument(f"there is no image #{number}; pick a number from 1 to {len(self.gallery)}", argument="image")
+        member = await self.member(who)
+        if await self.store.onboarding(member.id) is None:
+            await self.store.set_onboarding(member.id, "active", 0)
+        await self.store.set_onboarding_position(member.id, pending_image_id=image.id)
+        return image
+
+    async def chosen_image(self, who: MemberRef) -> GalleryImage | None:
+        """The image the member tapped and has not commented on yet, if any."""
+        member = await self.store.find_member(who.platform, who.user_id)
+        state = await self.store.onboarding(member.id) if member else None
+        if state is None or state.state != "active" or not state.pending_image_id:
+            return None
+        return self.gallery.get(state.pending_image_id)
+
+    async def save_position(self, who: MemberRef, index: int) -> None:
+        """Remember which gallery image (0-based) a one-image-at-a-time pager shows."""
+        member = await self.member(who)
+        if await self.store.onboarding(member.id) is None:
+            await self.store.set_onboarding(member.id, "active", 0)
+        await self.store.set_onboarding_position(member.id, position=index % max(1, len(self.gallery)))
+
+    async def position(self, who: MemberRef) -> int:
+        member = await self.store.find_member(who.platform, who.user_id)
+        state = await self.store.onboarding(member.id) if member else None
+        return state.position if state else 0
+
+    async def cancel_onboarding(self, who: MemberRef) -> int:
+        """Pause onboarding; the comments are kept for a later /start. Returns how many there are."""
+        member = await self.member(who)
+        state = await self.store.onboarding(member.id)
+        if state is not None and state.state == "active":
+            await self.store.set_onboarding(member.id, "paused")
+            await self.store.set_onboarding_position(member.id, clear_pending=True)
+        return await self.store.comment_count(member.id)
+
+    async def redo_onboarding(self, who: MemberRef) -> OnboardingStatus:
+        """Start over: forget the member's comments (their profile stays until a new one is built)."""
+        member = await self.member(who)
+        await self._check_not_extracting(member)
+        await self.store.clear_comments(member.id)
+        await self.store.set_onboarding(member.id, "active", 0)
+        await self.store.set_onboarding_position(member.id, position=0, clear_pending=True)
+        return OnboardingStatus(0, self.min_comments, self.gallery_page(0), resumed=False)
 
     def comment_ack(self, count: int, done_hint: str = "Send /done") -> str:
         """The acknowledgement of a comment; `done_hint` is how this platform finishes ("Press Done")."""
@@ -163,6 +232,7 @@ class ViperBot:
     async def finish_onboarding(self, who: MemberRef, chat_ref: dict | None = None) -> Profile:
         """Extract the member's liked/disliked features from their comments and save the profile."""
         member = await self.member(who)
+        await self._check_not_extracting(member)
         comments = await self.store.comments(member.id)
         if len(comments) < self.min_comments:
             raise InvalidArgument(
@@ -201,6 +271,30 @@ class ViperBot:
     async def profile(self, who: MemberRef) -> Profile | None:
         member = await self.store.find_member(who.platform, who.user_id)
         return await self.store.profile(member.id) if member else None
+
+    async def remove_feature(self, who: MemberRef, feature: str) -> Profile:
+        """Drop one feature from the member's liked or disliked list."""
+        member = await self.store.find_member(who.platform, who.user_id)
+        profile = await self.store.profile(member.id) if member else None
+        if profile is None:
+            raise InvalidArgument("you have no taste profile yet", argument="profile")
+        if feature not in profile.liked and feature not in profile.disliked:
+            raise InvalidArgument(f"“{feature}” is not in your profile", argument="feature")
+        liked = [f for f in profile.liked if f != feature]
+        disliked = [f for f in profile.disliked if f != feature]
+        await self.store.save_profile(member.id, liked, disliked, profile.backend, profile.backend_version)
+        return await self.store.profile(member.id)
+
+    async def forget(self, who: MemberRef) -> bool:
+        """Delete everything stored about the member (profile, comments, progress, jobs).
+
+        Adapters ask for confirmation first. Returns False when there was nothing to delete.
+        """
+        member = await self.store.find_member(who.platform, who.user_id)
+        if member is None:
+            return False
+        await self.store.forget_member(member.id)
+        return True
 
     async def comment_count(self, who: MemberRef) -> int:
         member = await self.store.find_member(who.platform, who.user_id)

@@ -45,6 +45,9 @@ class Onboarding:
     member_id: int
     state: str
     page: int
+    position: int = 0
+    pending_image_id: str | None = None
+    updated_at: str = ""
 
 
 @dataclass
@@ -206,10 +209,15 @@ class Store:
 
     async def onboarding(self, member_id: int) -> Onboarding | None:
         async with self._db.execute(
-            "SELECT member_id, state, page FROM onboarding WHERE member_id = ?", (member_id,)
+            "SELECT member_id, state, page, position, pending_image_id, updated_at FROM onboarding WHERE member_id = ?",
+            (member_id,),
         ) as cur:
             row = await cur.fetchone()
-        return Onboarding(row["member_id"], row["state"], row["page"]) if row else None
+        if row is None:
+            return None
+        return Onboarding(
+            row["member_id"], row["state"], row["page"], row["position"], row["pending_image_id"], row["updated_at"]
+        )
 
     async def set_onboarding(self, member_id: int, state: str, page: int | None = None) -> None:
         await self._db.execute(
@@ -217,6 +225,19 @@ class Store:
             " ON CONFLICT(member_id) DO UPDATE SET state = excluded.state,"
             " page = COALESCE(?, page), updated_at = excluded.updated_at",
             (member_id, state, page, page),
+        )
+        await self._db.commit()
+
+    async def set_onboarding_position(
+        self, member_id: int, *, position: int | None = None, pending_image_id: str | None = None,
+        clear_pending: bool = False,
+    ) -> None:
+        """Save the pager position and/or the image a member chose to comment on next."""
+        await self._db.execute(
+            "UPDATE onboarding SET position = COALESCE(?, position),"
+            " pending_image_id = CASE WHEN ? THEN NULL ELSE COALESCE(?, pending_image_id) END,"
+            " updated_at = datetime('now') WHERE member_id = ?",
+            (position, clear_pending, pending_image_id, member_id),
         )
         await self._db.commit()
 
