@@ -164,12 +164,26 @@ class ViperBot:
         if self.gallery.get(image_id) is None:
             raise InvalidArgument(f"there is no gallery image {image_id!r}", argument="image")
         member = await self.member(who)
+        await self._check_not_extracting(member)
         state = await self.store.onboarding(member.id)
         if state is None or state.state != "active":
             await self.store.set_onboarding(member.id, "active", state.page if state else 0)
         count = await self.store.add_comment(member.id, image_id, text)
         await self.store.set_onboarding_position(member.id, clear_pending=True)
         return count
+
+    async def check_can_comment(self, who: MemberRef) -> None:
+        """Raise the friendly error `add_comment` would, before a platform opens a comment form."""
+        member = await self.store.find_member(who.platform, who.user_id)
+        if member is not None:
+            await self._check_not_extracting(member)
+
+    async def comments(self, who: MemberRef) -> dict[str, str]:
+        """The member's comments by gallery image id (a stranger has none; nothing is created)."""
+        member = await self.store.find_member(who.platform, who.user_id)
+        if member is None:
+            return {}
+        return {c.image_id: c.text for c in await self.store.comments(member.id) if c.image_id}
 
     async def choose_image(self, who: MemberRef, number: int) -> GalleryImage:
         """A member picked gallery image `number` (1-based) to comment on with their next message."""
@@ -255,6 +269,9 @@ class ViperBot:
             await self.store.set_onboarding(member.id, "active")
             raise
         result = jobs.from_dict(jobs.ExtractResult, raw)
+        if await self.store.find_member(who.platform, who.user_id) is None:
+            # The member ran /forget while their profile was being built: keep nothing.
+            raise InvalidArgument("your data was deleted while the profile was being built", argument="profile")
         await self.store.save_profile(member.id, result.liked, result.disliked, result.backend, result.backend_version)
         await self.store.set_onboarding(member.id, "done")
         await self.store.update_job(job_id, "delivered")

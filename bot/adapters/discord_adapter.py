@@ -1,19 +1,30 @@
-"""Discord adapter: slash commands, buttons and modals on top of the platform-neutral core.
+"""Discord adapter: slash commands, buttons, select menus and modals on top of the platform-neutral core.
 
 `ViperDiscordBot` is a discord.py `commands.Bot` that receives the core (`bot.core.ViperBot`) and
-the settings; `run_discord` runs it until a stop event is set. Members use four slash commands:
+the settings; `run_discord` runs it until a stop event is set. Members use five slash commands:
 
-- `/onboard`: an ephemeral message showing one gallery image at a time with Comment, Previous,
-  Next and Done buttons. Comment opens a modal with a paragraph field; its answer is stored by the
-  core and the message moves on to the next image. Done builds the taste profile.
+- `/onboard`: an ephemeral pager showing one gallery image at a time, its number, whether the
+  member already commented on it, and the progress line ("5 of 8 comments"). Buttons: Comment
+  (a modal with a paragraph field; the answer is stored by the core and the pager moves on),
+  Skip (pass on an image that leaves the member cold: on to the next image they have not
+  commented on), Previous and Next (browse every image, commented or not) and Done. Every move
+  saves the pager's position in SQLite, so `/onboard` after a restart reopens at the same image.
+- Done builds the taste profile on a worker and shows the liked and disliked lists with a review:
+  "Looks good", a select menu that removes one feature, and "Redo onboarding", which asks for a
+  confirmation (it deletes the comments) and then reopens the pager at image 1. `/profile` shows
+  the same review at any time, privately.
 - `/imagine prompt:<text>`: deferred at once (generation takes longer than Discord's 3 s), then a
   private status message that follows the queue and the denoising steps, and finally the image,
   posted in the channel.
-- `/profile`: the liked and disliked features, privately.
+- `/forget`: deletes everything the bot stores about the member, after a private confirmation
+  whose buttons only that member may press.
 - `/help`.
 
-Every button carries its state in its `custom_id` (`viper:comment:<image_id>`, `viper:nav:<number>`,
-`viper:done`) and is a `DynamicItem`, so the buttons of messages sent before a restart keep working.
+Every component carries its state in its `custom_id` and is a `DynamicItem`, so the components of
+messages sent before a restart keep working: `viper:comment:<image_id>`, `viper:skip:<number>`,
+`viper:nav:<number>`, `viper:done`, `viper:profile:<ok|redo>:<user_id>`,
+`viper:profile:remove:<user_id>` (the select menu) and `viper:<redo|forget>:<yes|no>:<user_id>`.
+Components that change or delete data name the member they were shown to and refuse anyone else.
 Comment modals are answered by their `Modal` object; one that no object of this process listens to
 (opened before a restart, or after its 30-minute timeout) is answered by `on_interaction` with the
 same code, so a comment typed across a restart is not lost.
@@ -47,6 +58,7 @@ from discord.ext import commands
 
 from bot import messages
 from bot.core import Delivery, MemberRef, Update, ViperBot
+from storage.store import Profile
 from viper.config import Settings
 from viper.errors import ViperError
 
@@ -62,10 +74,19 @@ COMMENT_INPUT_ID = "comment"
 MODAL_PREFIX = "viper:comment-modal:"
 MODAL_TIMEOUT_S = 30 * 60
 
+FORGET = "/forget"
+# A select menu holds at most 25 options, and an option's value at most 100 characters.
+SELECT_OPTIONS_MAX = 25
+OPTION_VALUE_MAX = 100
+# How much of an earlier comment the pager quotes under its image.
+QUOTE_CHARS = 160
+
 HOW_TO_COMMENT = (
-    "Press **Comment** under an image to say what you think of it, **Next** and **Previous** to "
-    "browse, and **Done** once you have enough comments."
+    "Press **Comment** under an image that stirs you and say what you love or dislike about it, "
+    "**Skip** to pass on one that leaves you cold, **Previous** and **Next** to browse, and **Done** "
+    "once you have enough comments. Your place is saved as you go."
 )
+NOT_YOURS = "These buttons answer another member's request, so I changed nothing. Run the command yourself to get your own."
 
 
 def member_ref(interaction: discord.Interaction) -> MemberRef:
@@ -104,6 +125,18 @@ async def reply_error(interaction: discord.Interaction, err: BaseException) -> N
         log.warning("could not tell member %s about an error", interaction.user.id, exc_info=True)
 
 
+async def pressed_by_owner(interaction: discord.Interaction, owner_id: int) -> bool:
+    """True when the member pressing a component is the one it was shown to; otherwise say so."""
+    if interaction.user.id == owner_id:
+        return True
+    log.info("member %s pressed a component of member %s", interaction.user.id, owner_id)
+    try:
+        await reply(interaction, NOT_YOURS)
+    except discord.HTTPException:
+        log.warning("could not tell member %s that a component is not theirs", interaction.user.id, exc_info=True)
+    return False
+
+
 async def guarded(interaction: discord.Interaction, action: Callable[[], Awaitable[None]]) -> None:
     """Run a component or modal handler; domain errors become friendly messages, others are logged too."""
     try:
@@ -120,12 +153,12 @@ async def guarded(interaction: discord.Interaction, action: Callable[[], Awaitab
 
 
 class CommentButton(discord.ui.DynamicItem[discord.ui.Button], template=r"viper:comment:(?P<image_id>[A-Za-z0-9_.-]+)"):
-    """Opens the comment modal for one gallery image."""
+    """Opens the comment modal for one gallery image ("Edit comment" once the member wrote one)."""
 
-    def __init__(self, image_id: str):
+    def __init__(self, image_id: str, commented: bool = False):
         super().__init__(
-            discord.ui.Button(label="Comment", style=discord.ButtonStyle.primary, emoji="💬",
-                              custom_id=f"viper:comment:{image_id}")
+            discord.ui.Button(label="Edit comment" if commented else "Comment", style=discord.ButtonStyle.primary,
+                              emoji="✏️" if commented else "💬", custom_id=f"viper:comment:{image_id}")
         )
         self.image_id = image_id
 
@@ -136,6 +169,25 @@ class CommentButton(discord.ui.DynamicItem[discord.ui.Button], template=r"viper:
     async def callback(self, interaction: discord.Interaction) -> None:
         bot: ViperDiscordBot = interaction.client  # type: ignore[assignment]
         await guarded(interaction, lambda: bot.open_comment_modal(interaction, self.image_id))
+
+
+class SkipButton(discord.ui.DynamicItem[discord.ui.Button], template=r"viper:skip:(?P<number>\d+)"):
+    """Passes on gallery image `number`: shows the next image the member has not commented on."""
+
+    def __init__(self, number: int):
+        super().__init__(
+            discord.ui.Button(label="Skip", style=discord.ButtonStyle.secondary, emoji="⏭️",
+                              custom_id=f"viper:skip:{number}")
+        )
+        self.number = number
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):
+        return cls(int(match["number"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: ViperDiscordBot = interaction.client  # type: ignore[assignment]
+        await guarded(interaction, lambda: bot.skip_image(interaction, self.number))
 
 
 class NavButton(discord.ui.DynamicItem[discord.ui.Button], template=r"viper:nav:(?P<number>\d+)"):
@@ -174,13 +226,107 @@ class DoneButton(discord.ui.DynamicItem[discord.ui.Button], template=r"viper:don
         await guarded(interaction, lambda: bot.finish_onboarding(interaction))
 
 
-PERSISTENT_ITEMS = (CommentButton, NavButton, DoneButton)
+class OwnedItem:
+    """Mixed into components that change or delete a member's data: only that member may use them.
+
+    discord.py runs `interaction_check` before the callback and drops the interaction when it is False.
+    """
+
+    owner: int
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        return await pressed_by_owner(interaction, self.owner)
+
+
+class ProfileButton(OwnedItem, discord.ui.DynamicItem[discord.ui.Button], template=r"viper:profile:(?P<action>ok|redo):(?P<owner>\d+)"):
+    """Under the profile review: accept the lists ("ok") or ask to redo onboarding ("redo")."""
+
+    LOOKS = {
+        "ok": ("Looks good", "✅", discord.ButtonStyle.success),
+        "redo": ("Redo onboarding", "🔁", discord.ButtonStyle.secondary),
+    }
+
+    def __init__(self, action: str, owner: int):
+        label, emoji, style = self.LOOKS[action]
+        super().__init__(
+            discord.ui.Button(label=label, emoji=emoji, style=style, custom_id=f"viper:profile:{action}:{owner}"),
+            row=1,
+        )
+        self.action, self.owner = action, owner
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):
+        return cls(match["action"], int(match["owner"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: ViperDiscordBot = interaction.client  # type: ignore[assignment]
+        if self.action == "ok":
+            await guarded(interaction, lambda: bot.accept_profile(interaction))
+        else:
+            await guarded(interaction, lambda: bot.ask_redo(interaction))
+
+
+class RemoveFeatureSelect(OwnedItem, discord.ui.DynamicItem[discord.ui.Select], template=r"viper:profile:remove:(?P<owner>\d+)"):
+    """A select menu of the member's liked and disliked features; choosing one removes it."""
+
+    def __init__(self, owner: int, options: list[discord.SelectOption] | None = None):
+        super().__init__(
+            discord.ui.Select(
+                custom_id=f"viper:profile:remove:{owner}", placeholder="Remove a feature that isn't you…",
+                min_values=1, max_values=1, options=options or [],
+            ),
+            row=0,
+        )
+        self.owner = owner
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):
+        return cls(int(match["owner"]), list(getattr(item, "options", None) or []))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: ViperDiscordBot = interaction.client  # type: ignore[assignment]
+        chosen = list(self.item.values)
+        await guarded(interaction, lambda: bot.remove_feature(interaction, chosen[0] if chosen else ""))
+
+
+class ConfirmButton(
+    OwnedItem, discord.ui.DynamicItem[discord.ui.Button], template=r"viper:(?P<action>redo|forget):(?P<answer>yes|no):(?P<owner>\d+)"
+):
+    """One answer to a confirmation that deletes data: redoing onboarding or forgetting the member."""
+
+    LOOKS = {
+        ("redo", "yes"): ("Yes, start over", discord.ButtonStyle.danger),
+        ("redo", "no"): ("Keep my comments", discord.ButtonStyle.secondary),
+        ("forget", "yes"): ("Yes, delete everything", discord.ButtonStyle.danger),
+        ("forget", "no"): ("Keep my data", discord.ButtonStyle.secondary),
+    }
+
+    def __init__(self, action: str, answer: str, owner: int):
+        label, style = self.LOOKS[(action, answer)]
+        super().__init__(discord.ui.Button(label=label, style=style, custom_id=f"viper:{action}:{answer}:{owner}"))
+        self.action, self.answer, self.owner = action, answer, owner
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):
+        return cls(match["action"], match["answer"], int(match["owner"]))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: ViperDiscordBot = interaction.client  # type: ignore[assignment]
+        confirmed = self.answer == "yes"
+        if self.action == "redo":
+            await guarded(interaction, lambda: bot.answer_redo(interaction, confirmed))
+        else:
+            await guarded(interaction, lambda: bot.answer_forget(interaction, confirmed))
+
+
+PERSISTENT_ITEMS = (CommentButton, SkipButton, NavButton, DoneButton, ProfileButton, RemoveFeatureSelect, ConfirmButton)
 
 
 class CommentModal(discord.ui.Modal):
     """A paragraph field for one comment; the answer goes to `ViperDiscordBot.submit_comment`."""
 
-    def __init__(self, bot: "ViperDiscordBot", custom_id: str, image_id: str, number: int | None, max_chars: int):
+    def __init__(self, bot: "ViperDiscordBot", custom_id: str, image_id: str, number: int | None, max_chars: int,
+                 earlier: str | None = None):
         title = f"Your comment on image {number}" if number else "Your comment"
         super().__init__(title=title, timeout=MODAL_TIMEOUT_S, custom_id=custom_id)
         self.bot = bot
@@ -192,6 +338,7 @@ class CommentModal(discord.ui.Modal):
             placeholder="e.g. love the teal and the flowing lines; the yellow feels harsh",
             max_length=max_chars,
             required=True,
+            default=earlier[:max_chars] if earlier else None,  # editing replaces the earlier comment
         )
         self.add_item(self.comment)
 
@@ -247,6 +394,10 @@ class ViperCommands(commands.Cog):
     @app_commands.command(name="profile", description="Show the visual features you like and dislike.")
     async def profile(self, interaction: discord.Interaction) -> None:
         await self.bot.show_profile(interaction)
+
+    @app_commands.command(name="forget", description="Delete everything I store about you (asks first).")
+    async def forget(self, interaction: discord.Interaction) -> None:
+        await self.bot.ask_forget(interaction)
 
     @app_commands.command(name="help", description="How to use ViPer.")
     async def help(self, interaction: discord.Interaction) -> None:
@@ -347,23 +498,51 @@ class ViperDiscordBot(commands.Bot):
             return f"{count} of {needed} comments"
         return f"{count} of {needed} comments ✓ press Done to build your profile"
 
-    async def _image_message(self, who: MemberRef, number: int, header: str = "") -> dict[str, Any]:
-        """The content, file and buttons that show gallery image `number` (wrapping around)."""
+    async def _comments_by_image(self, who: MemberRef) -> tuple[int, dict[str, str]]:
+        """How many comments the member has, and their text by gallery image id."""
+        commented = await self.core.comments(who)
+        return len(commented), commented
+
+    def _wrap(self, number: int) -> int:
         total = len(self.core.gallery)
         if total == 0:
             raise ViperError("the onboarding gallery is empty; the operator must add images")
-        number = (number - 1) % total + 1
+        return (number - 1) % total + 1
+
+    def _next_uncommented(self, number: int, commented: dict[str, str]) -> int:
+        """The first image after `number` (wrapping around) the member has not commented on."""
+        total = len(self.core.gallery)
+        for step in range(1, total + 1):
+            candidate = self._wrap(number + step)
+            image = self.core.image_by_number(candidate)
+            if image is not None and image.id not in commented:
+                return candidate
+        return self._wrap(number + 1)  # every image has a comment: just step on
+
+    async def _image_message(self, who: MemberRef, number: int, header: str = "") -> dict[str, Any]:
+        """The content, file and buttons that show gallery image `number` (wrapping around).
+
+        Showing an image is a move of the pager: its position is saved, so `/onboard` reopens there.
+        """
+        total = len(self.core.gallery)
+        number = self._wrap(number)
         image = self.core.image_by_number(number)
         if image is None:
             raise ViperError(f"gallery image {number} is missing; the operator must check the gallery")
-        count = await self.core.comment_count(who)
-        content = "\n".join(part for part in (header, f"**Image {number} of {total}**", self._progress_line(count)) if part)
+        await self.core.save_position(who, number - 1)
+        count, commented = await self._comments_by_image(who)
+        earlier = commented.get(image.id)
+        mark = f"✔ You commented: “{clip(earlier, QUOTE_CHARS)}”" if earlier else ""
+        content = "\n".join(
+            part for part in (header, f"**Image {number} of {total}**", mark, self._progress_line(count)) if part
+        )
         path = Path(image.path)
         file = discord.File(path, filename=f"gallery-{number}{path.suffix or '.png'}", description=image.prompt[:1000] or None)
         view = discord.ui.View(timeout=None)
-        view.add_item(CommentButton(image.id))
+        view.add_item(CommentButton(image.id, commented=earlier is not None))
         if total > 1:
-            previous, following = (number - 2) % total + 1, number % total + 1
+            view.add_item(SkipButton(number))
+            previous, following = self._wrap(number - 1), self._wrap(number + 1)
             if previous != following:
                 view.add_item(NavButton(previous, "Previous"))
             view.add_item(NavButton(following, "Next"))
@@ -371,13 +550,22 @@ class ViperDiscordBot(commands.Bot):
         return {"content": clip(content), "file": file, "view": view}
 
     async def start_onboarding(self, interaction: discord.Interaction) -> None:
+        """Open the pager where the member left it (the core refuses while their profile is being built)."""
         who = member_ref(interaction)
         status = await self.core.start_onboarding(who)
-        shown = await self._image_message(who, status.page.first_number, messages.intro(status, HOW_TO_COMMENT))
+        number = await self.core.position(who) + 1
+        shown = await self._image_message(who, number, messages.intro(status, HOW_TO_COMMENT))
         await interaction.response.send_message(ephemeral=True, **shown)
 
     async def show_image(self, interaction: discord.Interaction, number: int) -> None:
         shown = await self._image_message(member_ref(interaction), number)
+        await self._replace_message(interaction, shown)
+
+    async def skip_image(self, interaction: discord.Interaction, number: int) -> None:
+        """Pass on image `number` without a comment: on to the next image not commented on yet."""
+        who = member_ref(interaction)
+        _, commented = await self._comments_by_image(who)
+        shown = await self._image_message(who, self._next_uncommented(number, commented))
         await self._replace_message(interaction, shown)
 
     async def _replace_message(self, interaction: discord.Interaction, shown: dict[str, Any]) -> None:
@@ -390,10 +578,14 @@ class ViperDiscordBot(commands.Bot):
 
     async def open_comment_modal(self, interaction: discord.Interaction, image_id: str) -> None:
         if self.core.gallery.get(image_id) is None:
-            raise ViperError("that gallery image is no longer available; run /onboard again")
+            raise ViperError(f"that gallery image is no longer available; run {ONBOARD} again")
+        who = member_ref(interaction)
+        await self.core.check_can_comment(who)  # one onboarding at a time: not while the profile is built
+        _, commented = await self._comments_by_image(who)
         self._modal_serial = self._modal_serial % 999_999 + 1  # keeps the custom_id within 100 characters
         custom_id = f"{MODAL_PREFIX}{self.instance_nonce}:{self._modal_serial}:{image_id}"
-        modal = CommentModal(self, custom_id, image_id, self.core.image_number(image_id), self.settings.bot.max_comment_chars)
+        modal = CommentModal(self, custom_id, image_id, self.core.image_number(image_id),
+                             self.settings.bot.max_comment_chars, earlier=commented.get(image_id))
         self.open_modals.add(custom_id)
         try:
             await interaction.response.send_modal(modal)
@@ -403,43 +595,147 @@ class ViperDiscordBot(commands.Bot):
             raise
 
     async def submit_comment(self, interaction: discord.Interaction, image_id: str, text: str | None) -> None:
-        """Store the comment, acknowledge it and move the onboarding message to the next image."""
+        """Store the comment, acknowledge it and move the pager to the next image not commented on yet."""
 
         async def act() -> None:
             who = member_ref(interaction)
             count = await self.core.add_comment(who, image_id, text)
             # The core's text names Telegram's /done command; on Discord it is the Done button.
             ack = self.core.comment_ack(count, done_hint="Press Done")
+            _, commented = await self._comments_by_image(who)
             number = self.core.image_number(image_id) or 0
-            shown = await self._image_message(who, number + 1, ack)
+            shown = await self._image_message(who, self._next_uncommented(number, commented), ack)
             await self._replace_message(interaction, shown)
 
         await guarded(interaction, act)
 
     async def finish_onboarding(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(thinking=True, ephemeral=True)
-        profile = await self.core.finish_onboarding(member_ref(interaction), self._chat_ref(interaction))
+        who = member_ref(interaction)
+        profile = await self.core.finish_onboarding(who, self._chat_ref(interaction))
+        header = "Here is what I learned from your comments."
+        await interaction.followup.send(ephemeral=True, **self._review(interaction.user.id, profile, header))
+
+    # -- the profile review -----------------------------------------------------------------------
+
+    def _review(self, owner: int, profile: Profile | None, header: str = "") -> dict[str, Any]:
+        """The liked and disliked lists with Looks good, a select menu to remove one, and Redo onboarding."""
         text = messages.format_profile(profile, ONBOARD)
-        text += f"\n\nEvery {IMAGINE} you ask for now leans your way. Run {ONBOARD} again any time to refine it."
-        await interaction.followup.send(clip(text), ephemeral=True)
+        view = discord.ui.View(timeout=None)
+        if profile is not None:
+            text += (
+                f"\n\nEvery {IMAGINE} you ask for now leans your way. If a feature isn't you, remove it below; "
+                "if the lists feel off, redo onboarding."
+            )
+            options = self._feature_options(profile)
+            if options:
+                view.add_item(RemoveFeatureSelect(owner, options))
+            view.add_item(ProfileButton("ok", owner))
+            view.add_item(ProfileButton("redo", owner))
+        content = "\n".join(part for part in (header, text) if part)
+        return {"content": clip(content), "view": view}
+
+    @staticmethod
+    def _feature_options(profile: Profile) -> list[discord.SelectOption]:
+        options: dict[str, discord.SelectOption] = {}
+        for emoji, kind, features in (("👍", "liked", profile.liked), ("👎", "disliked", profile.disliked)):
+            for feature in features:
+                if feature in options or not 0 < len(feature) <= OPTION_VALUE_MAX:
+                    continue
+                options[feature] = discord.SelectOption(label=feature, value=feature, emoji=emoji, description=f"Remove from {kind}")
+        return list(options.values())[:SELECT_OPTIONS_MAX]
 
     async def show_profile(self, interaction: discord.Interaction) -> None:
         who = member_ref(interaction)
         profile = await self.core.profile(who)
+        if profile is not None:
+            await interaction.response.send_message(ephemeral=True, **self._review(interaction.user.id, profile))
+            return
         text = messages.format_profile(profile, ONBOARD)
-        if profile is None:
-            count = await self.core.comment_count(who)
-            if count:
-                text += f"\nYou have {count} of {self.core.min_comments} comments so far; {ONBOARD} picks up where you left off."
+        count = await self.core.comment_count(who)
+        if count:
+            text += f"\nYou have {count} of {self.core.min_comments} comments so far; {ONBOARD} picks up where you left off."
         await interaction.response.send_message(clip(text), ephemeral=True)
+
+    async def remove_feature(self, interaction: discord.Interaction, feature: str) -> None:
+        profile = await self.core.remove_feature(member_ref(interaction), feature)
+        shown = self._review(interaction.user.id, profile, f"Removed “{feature}”.")
+        await interaction.response.edit_message(**shown)
+
+    async def accept_profile(self, interaction: discord.Interaction) -> None:
+        profile = await self.core.profile(member_ref(interaction))
+        text = messages.format_profile(profile, ONBOARD)
+        if profile is not None:
+            text += f"\n\n✅ Saved. Every {IMAGINE} now leans your way; /profile shows or edits these lists any time."
+        await interaction.response.edit_message(content=clip(text), view=None)
+
+    async def ask_redo(self, interaction: discord.Interaction) -> None:
+        count = await self.core.comment_count(member_ref(interaction))
+        owner = interaction.user.id
+        view = discord.ui.View(timeout=None)
+        view.add_item(ConfirmButton("redo", "yes", owner))
+        view.add_item(ConfirmButton("redo", "no", owner))
+        text = (
+            f"Start over? This deletes your {count} comment{'s' if count != 1 else ''} and takes you back to image 1. "
+            "Your current profile keeps personalising your images until Done builds a new one."
+        )
+        await interaction.response.edit_message(content=text, view=view)
+
+    async def answer_redo(self, interaction: discord.Interaction, confirmed: bool) -> None:
+        who = member_ref(interaction)
+        if not confirmed:
+            header = "Nothing changed; your comments are kept."
+            await interaction.response.edit_message(**self._review(interaction.user.id, await self.core.profile(who), header))
+            return
+        status = await self.core.redo_onboarding(who)
+        header = "🔁 Your earlier comments are deleted; let's start again.\n" + messages.intro(status, HOW_TO_COMMENT)
+        await self._replace_message(interaction, await self._image_message(who, 1, header))
+
+    # -- forgetting a member ----------------------------------------------------------------------
+
+    async def ask_forget(self, interaction: discord.Interaction) -> None:
+        owner = interaction.user.id
+        view = discord.ui.View(timeout=None)
+        view.add_item(ConfirmButton("forget", "yes", owner))
+        view.add_item(ConfirmButton("forget", "no", owner))
+        text = (
+            "Delete everything I store about you? That is your taste profile, your onboarding comments and "
+            "progress, and the record of your image requests. This cannot be undone."
+        )
+        await interaction.response.send_message(text, view=view, ephemeral=True)
+
+    async def answer_forget(self, interaction: discord.Interaction, confirmed: bool) -> None:
+        if not confirmed:
+            await interaction.response.edit_message(content="Nothing was deleted; your data stays as it was.", view=None)
+            return
+        who = member_ref(interaction)
+        profile = await self.core.profile(who)
+        count = await self.core.comment_count(who)
+        if not await self.core.forget(who):
+            await interaction.response.edit_message(content="I had nothing stored about you, so nothing was deleted.", view=None)
+            return
+        deleted = []
+        if profile is not None:
+            deleted.append(f"your taste profile ({len(profile.liked)} liked and {len(profile.disliked)} disliked features)")
+        if count:
+            deleted.append(f"your {count} onboarding comment{'s' if count != 1 else ''}")
+        deleted += ["your place in the gallery", "the record of your image requests"]
+        text = (
+            f"🗑️ Deleted {', '.join(deleted[:-1])} and {deleted[-1]}. I no longer store anything about you.\n"
+            "Images already posted in a channel stay there; delete those messages if you want them gone. "
+            f"{ONBOARD} starts afresh whenever you like."
+        )
+        await interaction.response.edit_message(content=clip(text), view=None)
 
     def help_text(self) -> str:
         return (
             "**ViPer** learns your visual taste once, then paints every image your way.\n"
             f"• {ONBOARD}: comment on at least {self.core.min_comments} gallery images that you love or dislike, "
-            "saying why (colours, style, mood, texture, light, composition).\n"
+            "saying why (colours, style, mood, texture, light, composition). **Skip** the ones that leave you cold; "
+            "your place is saved, so you can stop and come back. Press **Done** to build your profile.\n"
             f"• {IMAGINE} `prompt:`: paint an image, personalised with your taste profile.\n"
-            "• /profile: the features you like and dislike.\n"
+            "• /profile: the features you like and dislike; remove one, or redo onboarding.\n"
+            f"• {FORGET}: delete everything I store about you (I ask first).\n"
             "• /help: this message."
         )
 

@@ -95,6 +95,28 @@ async def test_done_needs_enough_comments_and_runs_once_at_a_time(runtime):
     await runtime.store.set_onboarding(member.id, "extracting")
     with pytest.raises(InvalidArgument, match="being built"):
         await core.start_onboarding(ALICE)
+    with pytest.raises(InvalidArgument, match="being built"):
+        await core.add_comment(ALICE, core.gallery.images[5].id, "one more")
+    with pytest.raises(InvalidArgument, match="being built"):
+        await core.check_can_comment(ALICE)
+    assert len(await core.comments(ALICE)) == 2
+
+
+async def test_forget_while_the_profile_is_built_keeps_nothing(runtime, worker):
+    core = runtime.core
+    await comment_on_first(core, ALICE, 3)
+    member = await core.member(ALICE)
+    real_wait = runtime.queue.wait  # the member leaves while the extraction job runs
+
+    async def wait_after_forget(job_id, **kwargs):
+        await core.forget(ALICE)
+        return await real_wait(job_id, **kwargs)
+
+    runtime.queue.wait = wait_after_forget
+    with pytest.raises(InvalidArgument, match="deleted"):
+        await core.finish_onboarding(ALICE)
+    assert await runtime.store.find_member("telegram", "1") is None
+    assert await runtime.store.profile(member.id) is None
 
 
 async def test_done_builds_the_profile_through_the_worker(runtime, worker):

@@ -136,7 +136,7 @@ async def test_onboarding_profile_and_imagine(runtime, settings, redis_url, disc
     settings.discord.guild_id = int(emu.guild_id)
     async with running_worker(settings, redis_url), running_bot(runtime, emu):
         # Commands are synced to the configured guild (instant), not globally.
-        assert {c["name"] for c in emu.commands[emu.guild_id]} == {"onboard", "imagine", "profile", "help"}
+        assert {c["name"] for c in emu.commands[emu.guild_id]} == {"onboard", "imagine", "profile", "forget", "help"}
         assert "global" not in emu.commands
 
         # /onboard: an ephemeral message with one gallery image and its buttons.
@@ -147,7 +147,9 @@ async def test_onboarding_profile_and_imagine(runtime, settings, redis_url, disc
         assert f"Image 1 of {total}" in message["content"] and f"0 of {needed} comments" in message["content"]
         first = runtime.gallery.images[0]
         assert Image.open(io.BytesIO(response.files[0].data)).size == Image.open(first.path).size
-        assert set(emu.buttons(message)) == {f"viper:comment:{first.id}", "viper:nav:2", f"viper:nav:{total}", "viper:done"}
+        assert set(emu.buttons(message)) == {
+            f"viper:comment:{first.id}", "viper:skip:1", "viper:nav:2", f"viper:nav:{total}", "viper:done",
+        }
         assert emu.buttons(message)["viper:done"]["disabled"]
 
         for i in range(needed):
@@ -220,7 +222,7 @@ async def test_onboarding_profile_and_imagine(runtime, settings, redis_url, disc
 async def test_restart_keeps_buttons_and_open_comment_working(runtime, settings, discord_api):
     emu, total = discord_api, len(runtime.gallery)
     async with running_bot(runtime, emu):
-        assert {c["name"] for c in emu.commands["global"]} == {"onboard", "imagine", "profile", "help"}
+        assert {c["name"] for c in emu.commands["global"]} == {"onboard", "imagine", "profile", "forget", "help"}
         sent, _ = await interact(emu, emu.slash_command("onboard", BOB))
         message = emu.messages[sent.original_id]
         modal = await open_modal(emu, message, BOB)  # Bob starts typing, then the bot restarts
@@ -254,7 +256,7 @@ async def test_restart_keeps_buttons_and_open_comment_working(runtime, settings,
         assert "no taste profile yet" in text and f"1 of {settings.bot.min_comments} comments" in text
         _, response = await interact(emu, emu.slash_command("help", BOB))
         assert response.json["data"]["flags"] & EPHEMERAL
-        assert all(name in response.json["data"]["content"] for name in ("/onboard", "/imagine", "/profile"))
+        assert all(name in response.json["data"]["content"] for name in ("/onboard", "/imagine", "/profile", "/forget"))
     assert not emu.unexpected
 
 

@@ -21,8 +21,13 @@ Gateway (a websocket at `/gateway`): HELLO, heartbeat ACKs, IDENTIFY -> READY th
 one guild with one text channel; RESUME is refused with INVALID_SESSION. Frames are plain JSON text
 (discord.py accepts them even when it asked for compression). `send_interaction` pushes an
 `INTERACTION_CREATE` dispatch built from the JSON Discord sends: type 2 (slash command with
-`data.options`), type 3 (button with `data.custom_id`, carrying the message it sits on) and type 5
-(modal submit with `data.components`).
+`data.options`), type 3 (a message component, carrying the message it sits on: a button with
+`data.component_type` 2, or a string select menu with `data.component_type` 3 and the chosen
+`data.values`) and type 5 (modal submit with `data.components`).
+
+Messages are checked against the component limits Discord enforces (custom_id length, labels,
+at most 5 action rows of 5 buttons or one select menu, 1 to 25 select options, custom_ids unique
+within a message); a payload that breaks one is refused with 50035, as Discord refuses it.
 
 Every REST call is recorded (`calls`), with its JSON body (or `payload_json`) and uploaded files, and
 every message the bot creates is kept (`messages`) in the shape Discord returns.
@@ -237,18 +242,46 @@ class DiscordEmulator:
         if "title" in data and len(data["title"] or "") > 45:
             problems.append("title: must be 45 or fewer in length")
 
+        seen: set[str] = set()
+
         def walk(components: list[dict]) -> None:
             for c in components:
                 custom_id = c.get("custom_id")
                 if custom_id is not None and not 1 <= len(custom_id) <= 100:
                     problems.append(f"custom_id {custom_id!r}: must be 1 to 100 characters")
+                if custom_id is not None:
+                    if custom_id in seen:
+                        problems.append(f"custom_id {custom_id!r}: component custom id cannot be duplicated")
+                    seen.add(custom_id)
                 if c.get("type") == 2 and len(c.get("label") or "") > 80:
                     problems.append("label: must be 80 or fewer in length")
+                if c.get("type") == 1:
+                    inner = c.get("components") or []
+                    selects = [x for x in inner if x.get("type") in (3, 5, 6, 7, 8)]
+                    if not inner or len(inner) > 5 or (selects and len(inner) > 1):
+                        problems.append("action row: holds 1 to 5 buttons or a single select menu")
+                if c.get("type") == 3:
+                    options = c.get("options") or []
+                    if not 1 <= len(options) <= 25:
+                        problems.append("options: a select menu needs 1 to 25 options")
+                    if len(c.get("placeholder") or "") > 150:
+                        problems.append("placeholder: must be 150 or fewer in length")
+                    values = [o.get("value") or "" for o in options]
+                    if len(set(values)) != len(values):
+                        problems.append("options: values must be unique")
+                    for o in options:
+                        if not 1 <= len(o.get("label") or "") <= 100 or not 1 <= len(o.get("value") or "") <= 100:
+                            problems.append("options: label and value must be 1 to 100 characters")
+                        if len(o.get("description") or "") > 100:
+                            problems.append("options: description must be 100 or fewer in length")
                 walk(c.get("components") or [])
                 if isinstance(c.get("component"), dict):
                     walk([c["component"]])
 
-        walk(data.get("components") or [])
+        top = data.get("components") or []
+        if len([c for c in top if c.get("type") == 1]) > 5:
+            problems.append("components: at most 5 action rows")
+        walk(top)
         if problems:
             raise DiscordError(400, 50035, "Invalid Form Body: " + "; ".join(problems))
 
@@ -395,6 +428,36 @@ class DiscordEmulator:
         if button.get("disabled"):
             raise AssertionError(f"button {custom_id!r} is disabled")
         return self._interaction(3, user, {"custom_id": custom_id, "component_type": 2}, dict(message))
+
+    @staticmethod
+    def selects(message: dict) -> dict[str, dict]:
+        """custom_id -> string select menu component of a message."""
+        found = {}
+
+        def walk(components: list[dict]) -> None:
+            for c in components:
+                if c.get("type") == 3 and "custom_id" in c:
+                    found[c["custom_id"]] = c
+                walk(c.get("components") or [])
+
+        walk(message.get("components") or [])
+        return found
+
+    def select_choice(self, message: dict | str, custom_id: str, values: list[str], user: dict) -> dict:
+        """A member choosing `values` in a select menu; refuses what the Discord client would not send."""
+        message = self.messages[message] if isinstance(message, str) else message
+        menu = self.selects(message).get(custom_id)
+        if menu is None:
+            raise AssertionError(f"no select menu {custom_id!r} on message {message['id']}: {list(self.selects(message))}")
+        if menu.get("disabled"):
+            raise AssertionError(f"select menu {custom_id!r} is disabled")
+        offered = [o["value"] for o in menu.get("options") or []]
+        if any(v not in offered for v in values):
+            raise AssertionError(f"the select menu {custom_id!r} offers {offered}, not {values}")
+        if not menu.get("min_values", 1) <= len(values) <= menu.get("max_values", 1):
+            raise AssertionError(f"the select menu {custom_id!r} takes {menu.get('min_values', 1)} to {menu.get('max_values', 1)} values")
+        data = {"custom_id": custom_id, "component_type": 3, "values": list(values)}
+        return self._interaction(3, user, data, dict(message))
 
     def modal_submit(self, modal: dict, values: dict[str, str], user: dict, message: dict | str | None = None,
                      *, enforce_limits: bool = True) -> dict:
