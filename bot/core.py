@@ -191,8 +191,10 @@ class ViperBot:
         if image is None:
             raise InvalidArgument(f"there is no image #{number}; pick a number from 1 to {len(self.gallery)}", argument="image")
         member = await self.member(who)
-        if await self.store.onboarding(member.id) is None:
-            await self.store.set_onboarding(member.id, "active", 0)
+        await self._check_not_extracting(member)
+        state = await self.store.onboarding(member.id)
+        if state is None or state.state != "active":  # a tap on an old keyboard carries on onboarding
+            await self.store.set_onboarding(member.id, "active", state.page if state else 0)
         await self.store.set_onboarding_position(member.id, pending_image_id=image.id)
         return image
 

@@ -249,6 +249,13 @@ class Store:
         )
         await self._db.commit()
 
+    async def forget_chat(self, platform: str, chat_id: str | int) -> None:
+        """Forget which gallery images were posted in a chat (a member's private chat, on /forget)."""
+        await self._db.execute(
+            "DELETE FROM posted_images WHERE platform = ? AND chat_id = ?", (platform, str(chat_id))
+        )
+        await self._db.commit()
+
     async def posted_image(self, platform: str, chat_id: str | int, message_id: str | int) -> str | None:
         async with self._db.execute(
             "SELECT image_id FROM posted_images WHERE platform = ? AND chat_id = ? AND message_id = ?",

@@ -297,24 +297,34 @@ async def test_guard_rails_and_an_image_without_a_profile(runtime, worker, tg_se
     assert [row[2] for row in jobs_table(settings) if row[0] == "generate"] == ["delivered"]
 
 
-async def test_in_a_group_each_member_comments_for_themselves(runtime, tg_settings, api):
+async def test_in_a_group_each_member_onboards_in_their_private_chat(runtime, tg_settings, api):
     settings, group = tg_settings, -100123
     alice, bob = api.user(11, "Alice"), api.user(12, "Bob")
     async with telegram_bot(runtime.core, settings, api):
         mark = api.mark()
         await api.push_message(group, alice, "/start@viper_test_bot")
-        album = await api.wait_for(sent(group, method="sendMediaGroup"), since=mark)
-        await api.wait_for(sent(group, "Page 1 of"), since=mark)
+        redirect = await api.wait_for(sent(group), since=mark)
+        assert [b["url"] for b in redirect.buttons] == ["https://t.me/viper_test_bot?start=onboard"]
+        assert redirect.params["reply_parameters"]["message_id"]  # answers the member who asked
+
+        albums = {}
+        for member in (alice, bob):  # the button opens the private chat with "/start onboard"
+            mark = api.mark()
+            await api.push_message(member["id"], member, "/start onboard")
+            albums[member["id"]] = (await api.wait_for(sent(member["id"], method="sendMediaGroup"), since=mark)).result
+            await api.wait_for(sent(member["id"], "Page 1 of"), since=mark)
+        assert api.calls_to("sendMediaGroup", chat_id=group) == []  # the gallery never floods the group
 
         mark = api.mark()
-        await api.push_message(group, bob, "hate the harsh contrast", reply_to_message_id=album.result[1]["message_id"])
-        assert "1 of" in (await api.wait_for(sent(group, "Noted!"), since=mark)).text
+        await api.push_message(12, bob, "hate the harsh contrast", reply_to_message_id=albums[12][1]["message_id"])
+        assert "1 of" in (await api.wait_for(sent(12, "Noted!"), since=mark)).text
         chatter = await api.push_message(group, alice, "anyone up for lunch?")
         mark = api.mark()
         await api.push_message(group, bob, "sure", reply_to_message_id=chatter["message_id"])
         await api.push_message(group, alice, "/profile@viper_test_bot")
         answer = await api.wait_for(sent(group), since=mark)
-        assert "no taste profile yet" in answer.text  # the reply between people got no hint
+        assert "private chat" in answer.text  # the reply between people got no hint
+        assert "no taste profile yet" in (await api.wait_for(sent(11), since=mark)).text
     assert await runtime.core.comment_count(MemberRef("telegram", "12")) == 1
     assert await runtime.core.comment_count(MemberRef("telegram", "11")) == 0
 

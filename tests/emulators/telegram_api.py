@@ -12,9 +12,18 @@ must be real images, captions and texts have Telegram's length limits, and editi
 the text it already has fails with "message is not modified". Every refusal is recorded in
 `errors` as well, so a test can assert there were none.
 
+Inline keyboards are checked as Telegram checks them (callback data of 1 to 64 bytes, http(s) or
+tg:// URLs) and kept on the message, so an edit without `reply_markup` drops the keyboard. A test
+presses a button with `push_callback`, which refuses data the message has no button for; every
+callback query must be answered once (`unanswered_callbacks`). A bot cannot write first to a
+member who never opened its private chat: such a send is refused with 403, as Telegram does,
+unless `refuse_unopened_private_chats` is turned off (`open_private_chat` opens one without a
+message).
+
 Supported methods: getMe, deleteWebhook, getWebhookInfo, getUpdates, sendMessage, sendPhoto,
-sendMediaGroup, editMessageText, editMessageCaption, deleteMessage, setMyCommands, getMyCommands,
-answerCallbackQuery, sendChatAction, getFile, and file downloads. Add a method by writing an
+sendMediaGroup, editMessageText, editMessageCaption, editMessageReplyMarkup, deleteMessage,
+setMyCommands, getMyCommands, answerCallbackQuery, sendChatAction, getFile, and file downloads.
+Add a method by writing an
 `_api_<name>` coroutine that takes an `ApiCall` and returns the result (or raises `ApiError`).
 """
 
@@ -44,6 +53,14 @@ BOOL_FIELDS = {
 }
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
+CALLBACK_DATA_LIMIT = 64  # bytes
+CALLBACK_ANSWER_LIMIT = 200  # characters of an answerCallbackQuery text
+BUTTONS_LIMIT = 100  # buttons in one inline keyboard
+BAD_BUTTON = "Bad Request: can't parse inline keyboard button"
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup are "
+    "exactly the same as a current content and reply markup of the message"
+)
 
 
 class ApiError(Exception):
@@ -76,6 +93,12 @@ class ApiCall:
     def text(self) -> str:
         """The message text or photo caption (empty when the call has neither)."""
         return str(self.params.get("text") or self.params.get("caption") or "")
+
+    @property
+    def buttons(self) -> list[dict]:
+        """The inline keyboard the call sent, row after row (empty without one)."""
+        markup = self.params.get("reply_markup") or {}
+        return [button for row in markup.get("inline_keyboard", []) for button in row]
 
     def __repr__(self) -> str:  # short enough to read in an assertion message
         shown = {k: v for k, v in self.params.items() if k not in ("media",)}
@@ -126,8 +149,12 @@ def _image_size(data: bytes) -> tuple[int, int]:
 class TelegramAPIEmulator:
     """Serve the Bot API for one bot token. Use `async with TelegramAPIEmulator() as api:`."""
 
-    def __init__(self, token: str = "123456:EMULATED-TOKEN", *, bot_id: int = 123456, username: str = "viper_test_bot"):
+    def __init__(
+        self, token: str = "123456:EMULATED-TOKEN", *, bot_id: int = 123456, username: str = "viper_test_bot",
+        refuse_unopened_private_chats: bool = True,
+    ):
         self.token = token
+        self.refuse_unopened_private_chats = refuse_unopened_private_chats
         self.bot_user = {
             "id": bot_id, "is_bot": True, "first_name": "ViPer", "username": username,
             "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False,
@@ -143,6 +170,9 @@ class TelegramAPIEmulator:
         self._update_ids = itertools.count(1000)
         self._file_seq = itertools.count(1)
         self._media_groups = itertools.count(1)
+        self._callback_ids = itertools.count(1)
+        self.callback_answers: dict[str, dict] = {}  # callback query id -> answerCallbackQuery params
+        self._open_callbacks: dict[str, dict] = {}  # pushed, not answered yet
         self._changed = asyncio.Condition()
         self._closing = False
         self._runner: web.AppRunner | None = None
@@ -234,6 +264,40 @@ class TelegramAPIEmulator:
         self.messages[(chat_id, message["message_id"])] = message
         await self.push_update({"message": message})
         return message
+
+    def open_private_chat(self, user: int | dict) -> dict:
+        """The member has started the bot (its private chat exists) without sending anything now."""
+        sender = self.user(user) if isinstance(user, int) else dict(user)
+        return self._chat(sender["id"], sender, "private")
+
+    async def push_callback(self, chat_id: int, user: int | dict, message_id: int, data: str) -> dict:
+        """A member presses the inline button with `data` under the bot's message; returns the query.
+
+        Like Telegram, only data of a button the message shows now can be sent.
+        """
+        message = self.messages.get((chat_id, message_id))
+        if message is None:
+            raise ValueError(f"no message {message_id} in chat {chat_id}")
+        markup = message.get("reply_markup") or {}
+        offered = [b.get("callback_data") for row in markup.get("inline_keyboard", []) for b in row]
+        if data not in offered:
+            raise ValueError(f"message {message_id} has no button with data {data!r}; it offers {offered}")
+        sender = self.user(user) if isinstance(user, int) else dict(user)
+        query = {
+            "id": str(next(self._callback_ids)),
+            "from": sender,
+            "message": json.loads(json.dumps(message)),
+            "chat_instance": f"instance{chat_id}",
+            "data": data,
+        }
+        self._open_callbacks[query["id"]] = query
+        await self.push_update({"callback_query": query})
+        return query
+
+    @property
+    def unanswered_callbacks(self) -> list[dict]:
+        """Pushed callback queries the bot never answered (each leaves a spinning button)."""
+        return list(self._open_callbacks.values())
 
     def mark(self) -> int:
         """The index of the next call: pass it as `since` to wait only for what happens next."""
@@ -347,9 +411,39 @@ class TelegramAPIEmulator:
 
     def _known_chat(self, call: ApiCall) -> int:
         chat_id = call.params.get("chat_id")
+        if isinstance(chat_id, int) and chat_id not in self._chats and chat_id > 0:
+            # A user's id is their private chat with the bot, which exists once they started it.
+            if self.refuse_unopened_private_chats:
+                raise ApiError(403, "Forbidden: bot can't initiate conversation with a user")
+            self._chat(chat_id, None, "private")
         if not isinstance(chat_id, int) or chat_id not in self._chats:
             raise ApiError(400, "Bad Request: chat not found")
         return chat_id
+
+    @staticmethod
+    def _markup(call: ApiCall) -> dict:
+        """`{"reply_markup": ...}` for an inline keyboard (the only kind a Message carries), else `{}`."""
+        markup = call.params.get("reply_markup")
+        if markup is None or "inline_keyboard" not in markup:
+            return {}
+        rows = markup["inline_keyboard"]
+        if not isinstance(rows, list) or not all(isinstance(row, list) for row in rows):
+            raise ApiError(400, f"{BAD_BUTTON}: field \"inline_keyboard\" must be an array of arrays")
+        buttons = [b for row in rows for b in row]
+        if len(buttons) > BUTTONS_LIMIT:
+            raise ApiError(400, "Bad Request: BUTTONS_TOO_MUCH")
+        for button in buttons:
+            if not isinstance(button, dict) or not str(button.get("text", "")).strip():
+                raise ApiError(400, f"{BAD_BUTTON}: text buttons are unallowed in the inline keyboard")
+            if "callback_data" in button:
+                if not 1 <= len(str(button["callback_data"]).encode("utf-8")) <= CALLBACK_DATA_LIMIT:
+                    raise ApiError(400, "Bad Request: BUTTON_DATA_INVALID")
+            elif "url" in button:
+                if not str(button["url"]).startswith(("http://", "https://", "tg://")):
+                    raise ApiError(400, "Bad Request: BUTTON_URL_INVALID")
+            elif not set(button) & {"switch_inline_query", "switch_inline_query_current_chat", "copy_text", "pay"}:
+                raise ApiError(400, f"{BAD_BUTTON}: text buttons are unallowed in the inline keyboard")
+        return {"reply_markup": {"inline_keyboard": rows}} if buttons else {}
 
     def _bot_message(self, call: ApiCall, chat_id: int, **content: Any) -> dict:
         message = {
@@ -454,12 +548,12 @@ class TelegramAPIEmulator:
             raise ApiError(400, "Bad Request: message text is empty")
         if len(text) > TEXT_LIMIT:
             raise ApiError(400, "Bad Request: message is too long")
-        return self._bot_message(call, chat_id, text=text)
+        return self._bot_message(call, chat_id, text=text, **self._markup(call))
 
     async def _api_sendphoto(self, call: ApiCall) -> dict:
         chat_id = self._known_chat(call)
         photo = self._photo(call.params.get("photo"), call.files, "photo")
-        return self._bot_message(call, chat_id, photo=photo, **self._caption(call))
+        return self._bot_message(call, chat_id, photo=photo, **self._caption(call), **self._markup(call))
 
     async def _api_sendmediagroup(self, call: ApiCall) -> list[dict]:
         chat_id = self._known_chat(call)
@@ -495,15 +589,27 @@ class TelegramAPIEmulator:
             raise ApiError(400, "Bad Request: message text is empty")
         if len(text) > TEXT_LIMIT:
             raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
-        if text == message["text"]:
-            raise ApiError(
-                400,
-                "Bad Request: message is not modified: specified new message content and reply markup are "
-                "exactly the same as a current content and reply markup of the message",
-            )
+        markup = self._markup(call)  # an edit without one drops the keyboard, as in Telegram
+        if text == message["text"] and markup.get("reply_markup") == message.get("reply_markup"):
+            raise ApiError(400, NOT_MODIFIED)
         message["text"] = text
+        self._set_markup(message, markup)
         message["edit_date"] = int(time.time())
         return message
+
+    async def _api_editmessagereplymarkup(self, call: ApiCall) -> dict:
+        message = self._own_message(call)
+        markup = self._markup(call)
+        if markup.get("reply_markup") == message.get("reply_markup"):
+            raise ApiError(400, NOT_MODIFIED)
+        self._set_markup(message, markup)
+        message["edit_date"] = int(time.time())
+        return message
+
+    @staticmethod
+    def _set_markup(message: dict, markup: dict) -> None:
+        message.pop("reply_markup", None)
+        message.update(markup)
 
     async def _api_editmessagecaption(self, call: ApiCall) -> dict:
         message = self._own_message(call)
@@ -537,8 +643,13 @@ class TelegramAPIEmulator:
         return self.commands
 
     async def _api_answercallbackquery(self, call: ApiCall) -> bool:
-        if not call.params.get("callback_query_id"):
+        query_id = str(call.params.get("callback_query_id") or "")
+        if query_id not in self._open_callbacks:  # unknown, or answered already
             raise ApiError(400, "Bad Request: query is too old and response timeout expired or query ID is invalid")
+        if len(call.params.get("text") or "") > CALLBACK_ANSWER_LIMIT:
+            raise ApiError(400, "Bad Request: MESSAGE_TOO_LONG")
+        del self._open_callbacks[query_id]
+        self.callback_answers[query_id] = call.params
         return True
 
     async def _api_sendchataction(self, call: ApiCall) -> bool:
