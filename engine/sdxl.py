@@ -5,11 +5,16 @@ through diffusers' own `from_pretrained`, the path real deployments take; the li
 a random-weight SDXL of about 600k parameters from configs in code, for CI and for trying the bot on a
 laptop. The tiny pipeline is an ordinary `StableDiffusionXLPipeline`, so `save_pretrained` on it and
 `load_generator` on the folder exercise the real loading path without any network.
+
+`build_sdxl_architecture` builds the full-size SDXL base (2.6B-parameter UNet, both CLIP text
+encoders, the VAE) from its published configs, written here, with random weights: benchmarks time
+the real architecture without downloading 7 GB of weights.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import tempfile
 from pathlib import Path
 
@@ -28,7 +33,13 @@ from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProject
 from engine.generation import GenerationDefaults, ViperGenerator
 from viper.errors import InvalidArgument, ModelUnavailable
 
+log = logging.getLogger("viper.sdxl")
+
 TINY = "tiny"
+# `refiner="auto"`: the method's refiner for the default hub base model, none for anything else.
+AUTO = "auto"
+SDXL_BASE = "stabilityai/stable-diffusion-xl-base-1.0"
+SDXL_REFINER = "stabilityai/stable-diffusion-xl-refiner-1.0"
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 # SDXL's scheduler settings (stabilityai/stable-diffusion-xl-base-1.0, scheduler_config.json), so the
@@ -59,18 +70,26 @@ def load_generator(
     refiner: str | None = None,
     cache_dir: str | None = None,
     defaults: GenerationDefaults | None = None,
+    compile: bool = False,
+    channels_last: bool = False,
 ) -> ViperGenerator:
     """Load an SDXL pipeline (and optional refiner) and wrap it in a `ViperGenerator`.
 
     `model` is a hub id ("stabilityai/stable-diffusion-xl-base-1.0"), a local diffusers folder, or
-    "tiny". `refiner` is the same kind of thing (the SDXL refiner, or "tiny" with a tiny model); it
-    shares the base's second text encoder and VAE, as the method does. `device` "auto" picks CUDA
-    when present. `dtype` is "fp16", "bf16" or "fp32"; on a CPU it is always fp32, since half
-    precision there is slow or unsupported. Weights that cannot be loaded raise `ModelUnavailable`
-    saying what was tried and what to change.
+    "tiny". `refiner` is the same kind of thing (the SDXL refiner, or "tiny" with a tiny model), None
+    for no refiner, or "auto": the SDXL refiner 1.0 when `model` is the SDXL base 1.0 hub id, as the
+    method runs it, and none for any other model. An explicit refiner that cannot be loaded is an
+    error; an "auto" one only costs a warning, since the operator did not ask for it by name. The
+    refiner shares the base's second text encoder and VAE, as the method does. `device` "auto"
+    picks CUDA when present. `dtype` is "fp16", "bf16" or "fp32"; on a CPU it is always fp32, since
+    half precision there is slow or unsupported. `compile` and `channels_last` apply
+    `optimise_unet` to every UNet. Weights that cannot be loaded raise `ModelUnavailable` saying what
+    was tried and what to change.
     """
     torch_device = _resolve_device(device)
     torch_dtype = _resolve_dtype(dtype, torch_device)
+    refiner_optional = isinstance(refiner, str) and refiner.strip().lower() == AUTO
+    refiner = resolve_refiner(model, refiner)
     if model == TINY:
         if refiner not in (None, TINY):
             raise ModelUnavailable(
@@ -88,15 +107,20 @@ def load_generator(
         pipe = _from_pretrained(StableDiffusionXLPipeline, model, "model", torch_dtype, cache_dir)
         refiner_pipe = None
         if refiner is not None:
-            refiner_pipe = _from_pretrained(
-                StableDiffusionXLImg2ImgPipeline,
-                refiner,
-                "refiner",
-                torch_dtype,
-                cache_dir,
-                text_encoder_2=pipe.text_encoder_2,
-                vae=pipe.vae,
-            )
+            try:
+                refiner_pipe = _from_pretrained(
+                    StableDiffusionXLImg2ImgPipeline,
+                    refiner,
+                    "refiner",
+                    torch_dtype,
+                    cache_dir,
+                    text_encoder_2=pipe.text_encoder_2,
+                    vae=pipe.vae,
+                )
+            except ModelUnavailable as exc:
+                if not refiner_optional:
+                    raise
+                log.warning("running without the refiner: %s", exc.message)
     try:
         for p in (pipe, refiner_pipe):
             if p is not None:
@@ -106,12 +130,52 @@ def load_generator(
                 else:
                     p.to(torch_device, torch_dtype)
                 p.set_progress_bar_config(disable=True)
+                optimise_unet(p.unet, compile=compile, channels_last=channels_last)
     except RuntimeError as exc:  # includes torch.OutOfMemoryError
         raise ModelUnavailable(
             f"loaded {model!r} but could not move it to {torch_device} as {torch_dtype} ({exc}); "
             "check [engine] device and dtype, or free GPU memory"
         ) from exc
     return ViperGenerator(pipe, model_name=model, is_tiny=model == TINY, refiner=refiner_pipe, defaults=defaults)
+
+
+def resolve_refiner(model: str, refiner: str | None) -> str | None:
+    """The refiner `load_generator` will load: "auto" and "" resolve, anything else is taken as named.
+
+    "auto" follows the method (base then refiner) only where we know the pair: the SDXL base 1.0
+    hub id gets the SDXL refiner 1.0. A local folder, another hub model or "tiny" could be anything,
+    so "auto" leaves them unrefined; naming a refiner turns it on for them.
+    """
+    if refiner is None or not refiner.strip():
+        return None
+    if refiner.strip().lower() == AUTO:
+        return SDXL_REFINER if model == SDXL_BASE else None
+    return refiner
+
+
+def optimise_unet(unet, *, compile: bool = False, channels_last: bool = False) -> None:
+    """Make `unet` faster without changing the method, in place (compiled kernels may round differently).
+
+    Attention always goes through PyTorch's fused scaled-dot-product attention (flash or
+    memory-efficient kernels on a GPU): diffusers picks it by default on torch 2, and any layer set
+    to the older matmul-softmax processor is switched back, since that one materialises the
+    4096x4096 attention matrix per head at 1024 px. `channels_last` stores convolution weights
+    NHWC, which some GPUs' convolution kernels prefer (measure: DESIGN.md saw it slow eager SDXL
+    down). `compile` wraps the forward in `torch.compile` (the module stays the same object, so its
+    config and hooks remain); the batch dimension becomes dynamic after the first recompile, so
+    batches of other sizes do not each compile anew.
+    """
+    from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
+
+    processors = unet.attn_processors
+    if any(type(p) is AttnProcessor for p in processors.values()):
+        unet.set_attn_processor(
+            {name: AttnProcessor2_0() if type(p) is AttnProcessor else p for name, p in processors.items()}
+        )
+    if channels_last:
+        unet.to(memory_format=torch.channels_last)
+    if compile:
+        unet.compile()
 
 
 def _resolve_device(device: str) -> torch.device:
@@ -313,3 +377,104 @@ def build_tiny_refiner(base: StableDiffusionXLPipeline, seed: int = 1) -> Stable
         force_zeros_for_empty_prompt=False,
         add_watermarker=False,
     )
+
+
+# SDXL base 1.0 as published (stabilityai/stable-diffusion-xl-base-1.0: unet/, vae/, text_encoder/,
+# text_encoder_2/ config.json), restated here so benchmarks build the architecture offline.
+SDXL_UNET_CONFIG = dict(
+    sample_size=128,
+    in_channels=4,
+    out_channels=4,
+    layers_per_block=2,
+    block_out_channels=(320, 640, 1280),
+    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+    up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+    mid_block_type="UNetMidBlock2DCrossAttn",
+    attention_head_dim=(5, 10, 20),
+    transformer_layers_per_block=(1, 2, 10),
+    cross_attention_dim=2048,
+    use_linear_projection=True,
+    norm_num_groups=32,
+    norm_eps=1e-5,
+    act_fn="silu",
+    flip_sin_to_cos=True,
+    freq_shift=0,
+    addition_embed_type="text_time",
+    addition_time_embed_dim=256,
+    projection_class_embeddings_input_dim=2816,
+)
+SDXL_VAE_CONFIG = dict(
+    in_channels=3,
+    out_channels=3,
+    latent_channels=4,
+    block_out_channels=(128, 256, 512, 512),
+    down_block_types=("DownEncoderBlock2D",) * 4,
+    up_block_types=("UpDecoderBlock2D",) * 4,
+    layers_per_block=2,
+    norm_num_groups=32,
+    act_fn="silu",
+    sample_size=1024,
+    scaling_factor=0.13025,
+    force_upcast=True,
+)
+# CLIP ViT-L/14's text tower and OpenCLIP ViT-bigG/14's (with its projection for the pooled embedding).
+SDXL_TEXT_ENCODER_CONFIG = dict(
+    hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
+    projection_dim=768, hidden_act="quick_gelu",
+)
+SDXL_TEXT_ENCODER_2_CONFIG = dict(
+    hidden_size=1280, intermediate_size=5120, num_hidden_layers=32, num_attention_heads=20,
+    projection_dim=1280, hidden_act="gelu",
+)
+_CLIP_VOCAB = 49408
+
+
+def build_sdxl_architecture(
+    device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, seed: int = 0
+) -> StableDiffusionXLPipeline:
+    """SDXL base 1.0's full architecture with random weights, built directly on `device`.
+
+    Every module has its published shape (UNet 2.57B parameters, text encoders 123M and 695M, VAE
+    84M), so timings, FLOPs and memory are those of the real model; the images are noise. The
+    tokenizer is the tiny byte-level one (no vocabulary download): it yields ids within CLIP's
+    49408-entry embedding tables and the same 77-token window, and text encoding is a rounding
+    error of the cost anyway. Each module is created in float32 on the device and cast at once, so
+    the peak is one float32 UNet. `device="meta"` builds the shapes without memory, for counting.
+    """
+    device = torch.device(device)
+    tokenizer = _tiny_tokenizer()
+
+    def text_config(widths: dict) -> CLIPTextConfig:
+        return CLIPTextConfig(
+            vocab_size=_CLIP_VOCAB,
+            max_position_embeddings=_CLIP_WINDOW,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            **widths,
+        )
+
+    def make(factory):
+        with torch.device(device):
+            module = factory()
+        return module.to(dtype).eval()
+
+    with torch.random.fork_rng(devices=[]):  # the CPU generator is restored; CUDA's is only reseeded
+        if device.type != "meta":
+            torch.manual_seed(seed)
+        unet = make(lambda: UNet2DConditionModel(**SDXL_UNET_CONFIG))
+        vae = make(lambda: AutoencoderKL(**SDXL_VAE_CONFIG))
+        text_encoder = make(lambda: CLIPTextModel(text_config(SDXL_TEXT_ENCODER_CONFIG)))
+        text_encoder_2 = make(lambda: CLIPTextModelWithProjection(text_config(SDXL_TEXT_ENCODER_2_CONFIG)))
+    pipe = StableDiffusionXLPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=tokenizer,
+        tokenizer_2=_tiny_tokenizer(),
+        unet=unet,
+        scheduler=EulerDiscreteScheduler(**_SDXL_SCHEDULER),
+        add_watermarker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

@@ -4,6 +4,12 @@ Models are loaded once per worker process in `startup` and kept in arq's `ctx`. 
 a thread so the event loop keeps answering arq (health checks, aborts) while the GPU works; the
 thread reports each step to Redis and stops at the next step when the job is cancelled.
 
+The worker runs several generate jobs at once (`[worker] max_jobs`), and they meet in one
+`engine.batching.Batcher`: requests of the same size, steps and mode that arrive within
+`[worker] batch_window_ms` of each other share UNet calls, up to `[worker] max_batch` members,
+while the GPU runs one batch at a time. Each member keeps its own prompt, profile, seed, progress
+and cancellation. A shared lock keeps VPE extraction and generation from using the GPU at once.
+
 Jobs return `{"ok": True, "result": {...}}` or `{"ok": False, "error": ViperError.to_dict()}` so the
 bot gets domain errors as data, never as pickled exceptions.
 """
@@ -11,8 +17,10 @@ bot gets domain errors as data, never as pickled exceptions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from arq import Worker
@@ -20,7 +28,7 @@ from arq.worker import func
 
 from viper import jobs
 from viper.config import Settings
-from viper.errors import JobFailed, ViperError
+from viper.errors import JobCancelled, JobFailed, ViperError
 from viper.queue import deserialize, redis_settings, serialize
 
 log = logging.getLogger("viper.worker")
@@ -36,14 +44,24 @@ def load_models(settings: Settings) -> dict[str, Any]:
     defaults = GenerationDefaults(
         steps=e.steps, guidance=e.guidance, width=e.width, height=e.height,
         liked_strength=e.liked_strength, disliked_strength=e.disliked_strength, max_side=e.max_side,
+        mode="fast" if e.fast else "fused",
+        fast_refresh=e.fast_refresh,
     )
+    compile_unet = e.compile
     log.info("loading model %s on %s", e.model, e.device)
     generator = load_generator(
         e.model, device=e.device, dtype=e.dtype, refiner=e.refiner or None,
         cache_dir=e.cache_dir or None, defaults=defaults,
+        compile=compile_unet, channels_last=e.channels_last,
     )
+    if compile_unet:
+        log.info("compiling the UNet for batches of one and two members (this takes minutes once)")
+        generator.warm_up(members=(1, 2))
     extractor = make_extractor(settings.extraction.backend)
-    log.info("worker ready: model %s, extraction backend %s", generator.model_name, extractor.name)
+    log.info(
+        "worker ready: model %s, refiner %s, mode %s, extraction backend %s",
+        generator.model_name, "on" if generator.refiner is not None else "off", defaults.mode, extractor.name,
+    )
     return {"generator": generator, "extractor": extractor}
 
 
@@ -51,6 +69,22 @@ async def startup(ctx: dict) -> None:
     # Tests (and `viper up` with a shared process) may hand in already-loaded models.
     if "generator" not in ctx:
         ctx.update(await asyncio.to_thread(load_models, ctx["settings"]))
+    from engine.batching import Batcher
+
+    w = ctx["settings"].worker
+    generator = ctx["generator"]
+    ctx["gpu_lock"] = asyncio.Lock()
+    ctx["batcher"] = Batcher(
+        lambda group: _run_generation(generator, group),
+        window_s=w.batch_window_ms / 1000,
+        max_batch=w.max_batch,
+        lock=ctx["gpu_lock"],
+    )
+
+
+async def shutdown(ctx: dict) -> None:
+    if "batcher" in ctx:
+        await ctx["batcher"].close()
 
 
 def _fail(err: ViperError) -> dict:
@@ -60,8 +94,12 @@ def _fail(err: ViperError) -> dict:
 async def extract_preferences(ctx: dict, payload: dict) -> dict:
     request = jobs.from_dict(jobs.ExtractRequest, payload)
     extractor = ctx["extractor"]
+    # Only a backend that runs a model on this GPU (VPE) waits for the current batch; the lexicon
+    # and remote endpoints do not touch it. A backend can say so itself with `uses_gpu`.
+    gpu = ctx.get("gpu_lock") if getattr(extractor, "uses_gpu", extractor.name == "vpe") else None
     try:
-        result = await asyncio.to_thread(extractor.extract, request.comments)
+        async with gpu or contextlib.nullcontext():
+            result = await asyncio.to_thread(extractor.extract, request.comments)
     except ViperError as e:
         return _fail(e)
     except Exception as e:  # the member must hear something; the operator gets the traceback
@@ -70,10 +108,37 @@ async def extract_preferences(ctx: dict, payload: dict) -> dict:
     return {"ok": True, "result": jobs.to_dict(result)}
 
 
+@dataclass
+class _Generation:
+    """One generate job as the batcher sees it: the request and its member (plan, progress, stop)."""
+
+    request: jobs.GenerateRequest
+    member: Any  # engine.generation.Member
+
+
+def _run_generation(generator, group: list[_Generation]) -> list:
+    """Run one group on the GPU (in the batcher's thread); one outcome per job.
+
+    A group of one goes through `generate`, the engine's single-request entry point (the same code
+    as a batch of one, PNG included). A larger group goes through `render_batch`, which stops at the
+    decoded images so their PNG encoding runs in each job, off the GPU's critical path.
+    """
+    if len(group) == 1:
+        job = group[0]
+        try:
+            return [generator.generate(job.request, on_step=job.member.on_step, should_stop=job.member.should_stop)]
+        except Exception as exc:
+            return [exc]
+    return generator.render_batch([job.member for job in group])
+
+
 async def generate_image(ctx: dict, payload: dict) -> dict:
+    from engine.generation import Member
+
     request = jobs.from_dict(jobs.GenerateRequest, payload)
     job_id: str = ctx["job_id"]
     redis = ctx["redis"]
+    generator = ctx["generator"]
     loop = asyncio.get_running_loop()
     stop = threading.Event()
 
@@ -87,11 +152,17 @@ async def generate_image(ctx: dict, payload: dict) -> dict:
         asyncio.run_coroutine_threadsafe(report(step, total), loop)
 
     try:
-        result = await asyncio.to_thread(
-            ctx["generator"].generate, request, on_step=on_step, should_stop=stop.is_set
-        )
+        plan = generator.prepare(request)  # invalid requests fail here, before they wait for a batch
+        if await redis.exists(jobs.cancel_key(job_id)):
+            raise JobCancelled("generation cancelled")
+        member = Member(plan, on_step=on_step, should_stop=stop.is_set)
+        outcome = await ctx["batcher"].submit(plan.batch_key, _Generation(request, member))
+        if isinstance(outcome, jobs.GenerateResult):
+            result = outcome
+        else:
+            result = await asyncio.to_thread(generator.to_result, outcome)
     except asyncio.CancelledError:
-        stop.set()  # an arq abort or job timeout: let the thread stop at its next step
+        stop.set()  # an arq abort or job timeout: leave the queue, or stop at the batch's next step
         raise
     except ViperError as e:
         return _fail(e)
@@ -101,8 +172,16 @@ async def generate_image(ctx: dict, payload: dict) -> dict:
     return {"ok": True, "result": jobs.to_dict(result)}
 
 
-def make_worker(settings: Settings, redis_url: str, *, burst: bool = False, ctx: dict | None = None, **kwargs) -> Worker:
+def make_worker(
+    settings: Settings, redis_url: str, *, burst: bool = False, ctx: dict | None = None, **kwargs
+) -> Worker:
     """An arq Worker for `settings`, connected to `redis_url`."""
+    max_batch = settings.worker.max_batch
+    if settings.worker.max_jobs < max_batch:
+        log.warning(
+            "[worker] max_jobs = %d is below max_batch = %d: at most %d members can share a batch",
+            settings.worker.max_jobs, max_batch, settings.worker.max_jobs,
+        )
     return Worker(
         functions=[
             func(extract_preferences, name=jobs.EXTRACT_JOB),
@@ -111,6 +190,7 @@ def make_worker(settings: Settings, redis_url: str, *, burst: bool = False, ctx:
         queue_name=jobs.QUEUE_NAME,
         redis_settings=redis_settings(redis_url),
         on_startup=startup,
+        on_shutdown=shutdown,
         ctx={"settings": settings, **(ctx or {})},
         burst=burst,
         max_jobs=settings.worker.max_jobs,

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
+import threading
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from viper import jobs
 from viper.errors import InvalidArgument, JobCancelled, QueueUnavailable
-from viper.queue import JobQueue
+from viper.queue import JobQueue, Progress
 
 
 @pytest.fixture
@@ -76,3 +79,133 @@ async def test_a_cancelled_job_stops(queue, worker):
 async def test_an_unreachable_redis_is_a_clear_error(tmp_path):
     with pytest.raises(QueueUnavailable, match="cannot reach Redis"):
         await JobQueue.connect(f"unix://{tmp_path}/nothing.sock")
+
+
+# Dynamic batching in the worker: several jobs at once, one GPU batch at a time.
+
+
+class GatedGenerator:
+    """The real tiny generator whose first job holds at step 1 until the test opens the gate.
+
+    While it holds the GPU, the jobs queued after it wait in the batcher together, so the test knows
+    for certain which of them will share the next batch, however fast or slow the machine.
+    """
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.gate = threading.Event()
+        self.holding = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def generate(self, request, *, on_step=None, should_stop=None):
+        def step(i: int, n: int) -> None:
+            if on_step is not None:
+                on_step(i, n)
+            if not self.gate.is_set():
+                self.holding.set()
+                self.gate.wait(timeout=60)
+
+        return self.inner.generate(request, on_step=step, should_stop=should_stop)
+
+
+@contextlib.asynccontextmanager
+async def batching_worker(settings, redis_url, tiny_models):
+    """The real worker with room for eight concurrent jobs, its generator behind a gate."""
+    from engine.worker import make_worker
+
+    settings.worker.max_jobs = 8
+    gated = GatedGenerator(tiny_models["generator"])
+    w = make_worker(settings, redis_url, ctx={**tiny_models, "generator": gated}, poll_delay=0.02)
+    task = asyncio.create_task(w.async_run())
+    try:
+        yield w, gated
+    finally:
+        gated.gate.set()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        await w.close()
+
+
+async def hold_the_gpu(queue, w, gated) -> str:
+    """Start a job that holds the GPU at its first step; return its id."""
+    request = jobs.GenerateRequest(prompt="first", seed=99, steps=4)
+    holder = await queue.enqueue(jobs.GENERATE_JOB, jobs.to_dict(request))
+    assert await asyncio.to_thread(gated.holding.wait, 30)
+    return holder
+
+
+async def until(condition, timeout: float = 30.0) -> None:
+    for _ in range(int(timeout / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached in time")
+
+
+def png_pixels(raw: dict) -> np.ndarray:
+    return np.array(Image.open(io.BytesIO(jobs.from_dict(jobs.GenerateResult, raw).png))).astype(int)
+
+
+BATCHMATES = [
+    jobs.GenerateRequest(prompt="a lighthouse at dusk", liked=["teal"], disliked=["neon"], seed=3, steps=4),
+    jobs.GenerateRequest(prompt="a bowl of lemons", liked=["ink wash", "soft light"], seed=8, steps=4, guidance=7.0),
+    jobs.GenerateRequest(prompt="a fox in the snow", disliked=["3d render"], seed=21, steps=4),
+]
+
+
+async def test_concurrent_jobs_share_a_batch_and_keep_their_own_images(queue, settings, redis_url, tiny_models):
+    async with batching_worker(settings, redis_url, tiny_models) as (w, gated):
+        holder = await hold_the_gpu(queue, w, gated)
+        ids = [await queue.enqueue(jobs.GENERATE_JOB, jobs.to_dict(req)) for req in BATCHMATES]
+        other_size = await queue.enqueue(
+            jobs.GENERATE_JOB, jobs.to_dict(jobs.GenerateRequest(prompt="wide", width=96, seed=4, steps=4))
+        )
+        batcher = w.ctx["batcher"]
+        await until(lambda: batcher.waiting == 4)
+        gated.gate.set()
+        results = [await queue.wait(job_id, timeout=120) for job_id in [holder, *ids, other_size]]
+    assert list(batcher.batch_sizes) == [1, 3, 1], "the same-size jobs shared a batch, the wide one ran apart"
+    generator = tiny_models["generator"]
+    for req, raw, job_id in zip(BATCHMATES, results[1:4], ids):
+        alone = generator.generate(req)
+        assert np.abs(png_pixels(raw) - png_pixels(jobs.to_dict(alone))).max() <= 1
+        assert raw["seed"] == req.seed and raw["liked_used"] == alone.liked_used
+        assert await queue.progress(job_id) == Progress(4, 4)
+    assert results[4]["width"] == 96
+
+
+async def test_cancelling_one_batched_job_leaves_the_others(queue, settings, redis_url, tiny_models):
+    async with batching_worker(settings, redis_url, tiny_models) as (w, gated):
+        await hold_the_gpu(queue, w, gated)
+        requests = [jobs.GenerateRequest(**{**req.__dict__, "steps": 12}) for req in BATCHMATES]
+        ids = [await queue.enqueue(jobs.GENERATE_JOB, jobs.to_dict(req)) for req in requests]
+        await until(lambda: w.ctx["batcher"].waiting == 3)
+        await queue.pool.set(jobs.cancel_key(ids[1]), b"1")  # the member's /cancel, as the bot sends it
+        gated.gate.set()
+        first = await queue.wait(ids[0], timeout=120)
+        with pytest.raises(JobCancelled):
+            await queue.wait(ids[1], timeout=120)
+        third = await queue.wait(ids[2], timeout=120)
+    assert list(w.ctx["batcher"].batch_sizes) == [1, 3]
+    assert (await queue.progress(ids[1])).step < 12
+    generator = tiny_models["generator"]
+    for raw, req in ((first, requests[0]), (third, requests[2])):
+        assert np.abs(png_pixels(raw) - png_pixels(jobs.to_dict(generator.generate(req)))).max() <= 1
+
+
+async def test_an_aborted_job_leaves_the_batch_queue(queue, settings, redis_url, tiny_models):
+    async with batching_worker(settings, redis_url, tiny_models) as (w, gated):
+        await hold_the_gpu(queue, w, gated)
+        keep, drop = [await queue.enqueue(jobs.GENERATE_JOB, jobs.to_dict(req)) for req in BATCHMATES[:2]]
+        batcher = w.ctx["batcher"]
+        await until(lambda: batcher.waiting == 2)
+        await queue.cancel(drop)  # the cancel key and an arq abort: arq cancels the waiting job's task
+        await until(lambda: batcher.waiting == 1)
+        gated.gate.set()
+        assert (await queue.wait(keep, timeout=120))["seed"] == BATCHMATES[0].seed
+        with pytest.raises(JobCancelled):
+            await queue.wait(drop, timeout=60)
+    assert list(batcher.batch_sizes) == [1, 1]

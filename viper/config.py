@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 DEFAULT_MODEL = "stabilityai/stable-diffusion-xl-base-1.0"
@@ -59,7 +59,7 @@ class RedisSection(_Section):
 
 class EngineSection(_Section):
     model: str = DEFAULT_MODEL
-    refiner: str = ""
+    refiner: str = "auto"
     device: str = "auto"
     dtype: Literal["fp16", "bf16", "fp32"] = "fp16"
     cache_dir: str = ""
@@ -70,6 +70,10 @@ class EngineSection(_Section):
     liked_strength: float = Field(0.85, ge=0.0, le=2.0)
     disliked_strength: float = Field(0.85, ge=0.0, le=2.0)
     max_side: int = Field(2048, ge=64, le=4096)
+    compile: bool = False
+    channels_last: bool = False
+    fast: bool = False
+    fast_refresh: int = Field(3, ge=1, le=20)
 
     @field_validator("device")
     @classmethod
@@ -80,17 +84,37 @@ class EngineSection(_Section):
 
 
 class ExtractionSection(_Section):
-    backend: Literal["lexicon", "vpe"] = "lexicon"
+    backend: Literal["lexicon", "vpe", "openai"] = "lexicon"
+    # vpe: "" for fp16 (about 17 GB of GPU memory), "4bit" through bitsandbytes (about 6 GB).
+    vpe_quantize: Literal["", "4bit"] = ""
+    # openai: any OpenAI-compatible chat-completions endpoint that takes images.
+    openai_base_url: str = "http://127.0.0.1:8000/v1"
+    openai_model: str = ""
+    # The key is a secret: set VIPER_EXTRACTION__OPENAI_API_KEY, or the variable named here.
+    openai_api_key: SecretStr = SecretStr("")
+    openai_api_key_env: str = "OPENAI_API_KEY"
+    image_edge: int = Field(448, ge=64, le=4096)
+    timeout_s: float = Field(120.0, gt=0, le=3600)
+    retries: int = Field(3, ge=0, le=10)
+
+    @field_validator("openai_base_url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https:// (e.g. http://127.0.0.1:8000/v1)")
+        return v
 
 
 class WorkerSection(_Section):
-    max_jobs: int = Field(1, ge=1, le=64)
+    max_jobs: int = Field(8, ge=1, le=64)
+    batch_window_ms: int = Field(50, ge=0, le=5000)
+    max_batch: int = Field(8, ge=1, le=64)
     job_timeout_s: int = Field(900, ge=10)
 
 
 class GallerySection(_Section):
     path: Path | None = None
-    count: int = Field(24, ge=8, le=500)
+    count: int = Field(50, ge=8, le=500)
 
 
 class TelegramSection(_Section):
