@@ -36,7 +36,7 @@ log = logging.getLogger("viper.worker")
 
 def load_models(settings: Settings) -> dict[str, Any]:
     """Load the generator and the extractor named in the settings (the slow part of start-up)."""
-    from engine.extraction import make_extractor
+    from engine.extraction import extractor_from_settings
     from engine.generation import GenerationDefaults
     from engine.sdxl import load_generator
 
@@ -57,7 +57,11 @@ def load_models(settings: Settings) -> dict[str, Any]:
     if compile_unet:
         log.info("compiling the UNet for batches of one and two members (this takes minutes once)")
         generator.warm_up(members=(1, 2))
-    extractor = make_extractor(settings.extraction.backend)
+    extractor = extractor_from_settings(settings.extraction)
+    try:
+        extractor.load()  # the first member's /done should not pay for loading a vision-language model
+    except ViperError as e:  # e.g. the openai endpoint is down now: jobs retry and explain, the worker runs on
+        log.warning("extraction backend %s is not ready: %s", extractor.name, e.message)
     log.info(
         "worker ready: model %s, refiner %s, mode %s, extraction backend %s",
         generator.model_name, "on" if generator.refiner is not None else "off", defaults.mode, extractor.name,

@@ -1,0 +1,772 @@
+"""The `lexicon` extraction backend: a vocabulary of visual attributes and plain polarity rules.
+
+It runs on any CPU in well under a millisecond per comment, needs nothing downloaded and is
+deterministic, so onboarding works on the smallest install and in CI. The tables (about 450
+attributes in 19 categories, cue words, a short French/German/Spanish core) live in
+`engine.lexicon_data`; this module holds the rules, which are small on purpose so an operator can
+predict what a comment will produce.
+
+How one comment is read:
+
+1. Normalise and tokenise (accents, British spellings, hyphens, French elisions such as "l'aquarelle").
+2. Split into clauses at sentence ends, commas and contrast words ("but", "though", "mais", "aber").
+3. In each clause find features (longest phrase first), cues ("love", "not a fan", "leaves me cold"),
+   negators, wishes, "too", "lacks", comparisons ("than", "instead of", "X over Y").
+4. Each cue gets a polarity, flipped by a negator before it ("don't like") or after it in German and
+   French ("mag ich nicht"); sarcasm formulas ("how original") turn the comment's praise around.
+5. Each feature takes the polarity of the nearest cue in its clause; failing that, its own
+   judgement ("cluttered"), the previous clause's polarity (reversed after "but"), or the comment's.
+   A feature after a negator or comparison word is reversed ("no neon", "teal instead of yellow",
+   "more X than Y"), and "not X enough" asks for more X.
+6. Vague words ("the colours", "the lines") become the answered image's tags in those categories; a
+   bare verdict ("love this one!") stands for all its tags. A feature in both lists is dropped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from engine import lexicon_data as data
+from viper.jobs import Comment, ExtractResult
+
+__all__ = [
+    "Attribute",
+    "LEXICON_RULES_VERSION",
+    "Lexicon",
+    "LexiconExtractor",
+    "MAX_LEXICON_CHARS",
+    "Mention",
+    "default_lexicon",
+    "normalise_phrase",
+]
+
+# Bump when a rule changes what a comment produces; profiles record it with the vocabulary's size
+# and fingerprint, so a profile says exactly which reading made it.
+LEXICON_RULES_VERSION = "2"
+# Longer comments are read up to here: enough for any real comment, and it bounds the work.
+MAX_LEXICON_CHARS = 4000
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """A canonical visual feature and the category it belongs to."""
+
+    name: str
+    category: str
+
+
+@dataclass(frozen=True)
+class _Entry:
+    # feature | category | cue | lack | negator | post_negator | feature_negator | excess | wish
+    # | sarcasm | enough | neutral
+    kind: str
+    attribute: Attribute | None = None
+    categories: tuple[str, ...] = ()
+    polarity: int = 0  # for cues; for features, the hint used when nothing else decides
+
+
+@dataclass
+class Mention:
+    """One feature found in one comment, with the polarity decided for it (+1 liked, -1 disliked)."""
+
+    feature: str
+    category: str
+    polarity: int
+    source: str  # "text" (named in the comment) or "image" (resolved from the image's tags)
+
+
+# --- normalisation ----------------------------------------------------------------------------------
+
+_BRITISH = [
+    (re.compile(r"colour"), "color"),
+    (re.compile(r"\bgrey"), "gray"),
+    (re.compile(r"\bcentre"), "center"),
+    (re.compile(r"\bfavour"), "favor"),
+    (re.compile(r"\bneighbour"), "neighbor"),
+    (re.compile(r"\b(styl|stylis|minimalis|satur|desatur|mesmeris)is(e|ed|ation)\b"), r"\1iz\2"),
+]
+_TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
+# French elided articles and pronouns glued to the next word: l'aquarelle, j'adore, n'aime, d'automne.
+_ELISION = re.compile(r"^(l|d|j|n|m|t|s|c|qu)'([a-z]{2,})$")
+_ENGLISH_SUFFIXES = ("t", "s", "re", "ve", "ll", "d", "m")
+
+
+def _normalise(text: str) -> str:
+    """Lower case, no accents, American spelling, hyphens and '&' as words: one spelling per word."""
+    text = text.replace("ß", "ss").replace("ẞ", "ss")
+    text = unicodedata.normalize("NFKD", text)
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    text = text.lower().replace("’", "'").replace("‘", "'").replace("`", "'").replace("ʼ", "'")
+    for pattern, replacement in _BRITISH:
+        text = pattern.sub(replacement, text)
+    text = re.sub(r"(?<=\w)-(?=\w)", " ", text)
+    text = text.replace("&", " and ")
+    return text
+
+
+_TO_AS_TOO_AFTER = {"is", "are", "was", "were", "it's", "its", "way", "far", "bit", "much", "just", "so", "kinda", "little"}
+_TO_AS_TO_BEFORE = {
+    "be", "go", "see", "me", "do", "the", "a", "an", "have", "get", "make", "look", "say", "my", "your",
+    "his", "her", "their", "its", "it", "this", "that", "them", "us", "you", "all", "create", "show",
+}
+
+
+def _tokens(text: str) -> list[str]:
+    out: list[str] = []
+    raw = _TOKEN.findall(_normalise(text))
+    for index, token in enumerate(raw):
+        match = _ELISION.match(token)
+        if match and match.group(2) not in _ENGLISH_SUFFIXES:
+            out.extend(match.groups())
+        elif token == "pas" and any(t in ("ne", "n") for t in out[-3:]):
+            continue  # French "ne ... pas": the "ne" already negates
+        elif token == "to" and _to_means_too(out, raw[index + 1] if index + 1 < len(raw) else ""):
+            out.append("too")  # "to busy", "neon is to bright": the commonest typo in comments
+        else:
+            out.append(token)
+    return out
+
+
+def _to_means_too(before: list[str], after: str) -> bool:
+    if after in ("much", "many"):
+        return True
+    if not after.isalpha() or after in _TO_AS_TO_BEFORE:
+        return False
+    previous = before[-1] if before else ""
+    return previous in _TO_AS_TOO_AFTER or previous == "" or not (previous.isalnum() or "'" in previous)
+
+
+def normalise_phrase(text: str) -> str:
+    """A phrase as the lexicon compares it: "Teal-Blue " -> "teal blue", "colours" -> "colors"."""
+    return " ".join(t for t in _tokens(text) if t.isalnum() or "'" in t)
+
+
+MIN_TYPO_LENGTH = 6
+
+
+def _deletions(word: str) -> set[str]:
+    return {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+_VOWELS = set("aeiouy")
+
+
+def _is_typo(typed: str, word: str) -> bool:
+    """One missing or extra letter, one swap of neighbours, or one vowel written for another."""
+    if typed[0] != word[0]:
+        return False
+    if len(word) == len(typed) + 1:
+        return typed in _deletions(word)
+    if len(word) == len(typed) - 1:
+        return word in _deletions(typed)
+    if len(word) != len(typed):
+        return False
+    diff = [i for i, (a, b) in enumerate(zip(typed, word)) if a != b]
+    if len(diff) == 2 and diff[1] == diff[0] + 1:
+        return typed[diff[0]] == word[diff[1]] and typed[diff[1]] == word[diff[0]]
+    return len(diff) == 1 and typed[diff[0]] in _VOWELS and word[diff[0]] in _VOWELS
+
+
+def _plural(word: str) -> str | None:
+    if not word.isalpha() or word.endswith("s") or len(word) < 3:
+        return None
+    if word.endswith("y") and word[-2] not in "aeiou":
+        return word[:-1] + "ies"
+    if word.endswith(("sh", "ch", "x", "z")):
+        return word + "es"
+    return word + "s"
+
+
+def _phrases(block: str) -> list[str]:
+    return [p.strip() for p in block.replace("\n", ",").split(",") if p.strip()]
+
+
+# --- the compiled vocabulary ------------------------------------------------------------------------
+
+
+@dataclass
+class _Item:
+    entry: _Entry
+    start: int
+    end: int
+    polarity: int = 0
+    consumed: bool = False
+    negated: bool = False
+
+
+class Lexicon:
+    """The vocabulary compiled into a phrase table, with lookups the extractor and tests share.
+
+    Building checks the tables: a phrase claimed by two different attributes, or by an attribute and
+    a cue, is a mistake in the data and fails loudly rather than matching at random.
+    """
+
+    def __init__(self, vocabulary: dict[str, str] | None = None, translations: str | None = None) -> None:
+        vocabulary = data.VOCABULARY if vocabulary is None else vocabulary
+        translations = data.TRANSLATIONS if translations is None else translations
+        self.attributes: dict[str, Attribute] = {}
+        self._table: dict[tuple[str, ...], _Entry] = {}
+        self._spelling_targets: set[str] = set()
+        explicit: set[tuple[str, ...]] = set()
+        for category, block in vocabulary.items():
+            for line in block.strip().splitlines():
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                name, _, synonyms = line.partition(":")
+                name = normalise_phrase(name)
+                if name in self.attributes:
+                    raise ValueError(f"lexicon: attribute {name!r} defined twice")
+                self.attributes[name] = Attribute(name, category)
+                self._add_feature(name, [name, *_phrases(synonyms)], explicit)
+        for line in translations.strip().splitlines():
+            name, _, words = line.strip().partition(":")
+            if normalise_phrase(name) not in self.attributes:
+                raise ValueError(f"lexicon: translation for unknown attribute {name!r}")
+            self._add_feature(normalise_phrase(name), _phrases(words), explicit)
+        # Plurals come second so they never displace a phrase written out on purpose.
+        for key, entry in list(self._table.items()):
+            plural = _plural(key[-1])
+            if plural and entry.kind == "feature" and key[:-1] + (plural,) not in self._table:
+                self._table[key[:-1] + (plural,)] = entry
+        for categories, words in data.CATEGORY_WORDS.values():
+            for phrase in _phrases(words):
+                self._spelling_targets.update(_tokens(phrase))
+                self._add(tuple(_tokens(phrase)), _Entry("category", categories=categories), explicit, phrase)
+        for block, entry in (
+            (data.POSITIVE_CUES, _Entry("cue", polarity=1)),
+            (data.NEGATIVE_CUES, _Entry("cue", polarity=-1)),
+            (data.NEGATORS, _Entry("negator")),
+            (data.FEATURE_NEGATORS, _Entry("feature_negator")),
+            (data.LACK_WORDS, _Entry("lack", polarity=-1)),
+            (data.WISH_WORDS, _Entry("wish", polarity=1)),
+            (data.EXCESS_WORDS, _Entry("excess", polarity=-1)),
+            (data.ENOUGH_WORDS, _Entry("enough")),
+            (data.NEUTRAL_PHRASES, _Entry("neutral")),
+        ):
+            for phrase in _phrases(block):
+                key = tuple(_tokens(phrase))
+                if key in explicit and self._table[key].kind == "feature":
+                    raise ValueError(f"lexicon: {phrase!r} is both a feature and a {entry.kind}; use POLARITY_HINTS")
+                self._add(key, entry, explicit, phrase)
+        self.post_negators = {normalise_phrase(p) for p in _phrases(data.POST_NEGATORS)}
+        self.injection = {tuple(_tokens(p)) for p in _phrases(data.INJECTION_WORDS)}
+        self.verdict_negators = {normalise_phrase(p) for p in _phrases(data.VERDICT_NEGATORS)}
+        self.bare_verdict_negators = {normalise_phrase(p) for p in _phrases(data.BARE_VERDICT_NEGATORS)}
+        self.sarcasm = {tuple(_tokens(p)) for p in _phrases(data.SARCASM_MARKERS)}
+        self.max_phrase = max(len(k) for k in self._table)
+        self._build_spelling_index()
+        digest = hashlib.sha256(
+            repr(sorted((k, v.kind, v.polarity, v.attribute, v.categories) for k, v in self._table.items())).encode()
+        )
+        self.fingerprint = digest.hexdigest()[:8]
+
+    # --- spelling ---------------------------------------------------------------------------------
+
+    def _build_spelling_index(self) -> None:
+        """Index the words of feature and category phrases by their one-letter deletions.
+
+        Only words written in the tables are targets (not generated plurals), and only feature and
+        category words: mending "having" into "hating" or "linked" into "liked" would invent a
+        verdict, which is worse than missing one.
+        """
+        self._words = {word for key in self._table for word in key}
+        self._deletions: dict[str, set[str]] = {}
+        for word in self._spelling_targets:
+            if len(word) >= MIN_TYPO_LENGTH - 1 and word.isalpha():
+                for variant in {word, *_deletions(word)}:
+                    self._deletions.setdefault(variant, set()).add(word)
+
+    def correct(self, tokens: list[str]) -> list[str]:
+        """Tokens with unknown words of 6+ letters replaced by the one table word a typo away.
+
+        A typo here is a missing or extra letter, two neighbouring letters swapped, or one vowel for
+        another ("circels", "backround", "watercolur", "gradiant"). A word with two candidates, an
+        ordinary word listed in REAL_WORDS, or a short word is left alone: a wrong guess is worse
+        than a miss.
+        """
+        out = []
+        for token in tokens:
+            if token in data.MISSPELLINGS:
+                out.append(data.MISSPELLINGS[token])
+                continue
+            if (
+                len(token) < MIN_TYPO_LENGTH
+                or not token.isalpha()
+                or token in self._words
+                or token in data.STOPWORDS
+                or token in data.FILLERS
+                or token in data.REAL_WORDS
+                or token in data.CONTRAST_WORDS
+            ):
+                out.append(token)
+                continue
+            candidates = set(self._deletions.get(token, ()))
+            for variant in _deletions(token):
+                candidates |= self._deletions.get(variant, set())
+            candidates = {c for c in candidates if _is_typo(token, c)}
+            if len(candidates) > 1:  # a swap or a vowel is a likelier slip than a letter in or out
+                candidates = {c for c in candidates if len(c) == len(token)}
+            out.append(candidates.pop() if len(candidates) == 1 else token)
+        return out
+
+    def _add_feature(self, name: str, phrases: list[str], explicit: set) -> None:
+        attribute = self.attributes[name]
+        for phrase in phrases:
+            key = tuple(_tokens(phrase))
+            self._spelling_targets.update(key)
+            hint = data.POLARITY_HINTS.get(" ".join(key), 0)
+            self._add(key, _Entry("feature", attribute=attribute, polarity=hint), explicit, phrase)
+
+    def _add(self, key: tuple[str, ...], entry: _Entry, explicit: set, phrase: str) -> None:
+        if not key:
+            return
+        if key in explicit and self._table[key] != entry:
+            raise ValueError(f"lexicon: phrase {phrase!r} has two meanings")
+        explicit.add(key)
+        self._table[key] = entry
+
+    def __len__(self) -> int:
+        return len(self.attributes)
+
+    @property
+    def categories(self) -> list[str]:
+        return list(dict.fromkeys(a.category for a in self.attributes.values()))
+
+    def synonyms(self, name: str) -> list[str]:
+        """Every phrase that reads as attribute `name` (for documentation and tests)."""
+        return [" ".join(k) for k, e in self._table.items() if e.kind == "feature" and e.attribute.name == name]
+
+    def lookup(self, phrase: str) -> Attribute | None:
+        """The attribute a whole phrase names exactly (a canonical name or a synonym), else None."""
+        entry = self._table.get(tuple(_tokens(phrase)))
+        return entry.attribute if entry is not None and entry.kind == "feature" else None
+
+    def find(self, text: str) -> list[Attribute]:
+        """Every attribute mentioned anywhere in `text`, in order, longest phrases first."""
+        return [item.entry.attribute for item in self._scan(_tokens(text)) if item.entry.kind == "feature"]
+
+    def categorize(self, tag: str) -> str | None:
+        """The category of an image tag, also for tags we do not know word for word ("dark teal waves")."""
+        attribute = self.lookup(tag)
+        if attribute is not None:
+            return attribute.category
+        found = self.find(tag)
+        return found[-1].category if found else None
+
+    def is_sarcastic(self, tokens: list[str]) -> bool:
+        words = [t for t in tokens if t.isalnum() or "'" in t]
+        return any(
+            tuple(words[i : i + len(marker)]) == marker for marker in self.sarcasm for i in range(len(words))
+        )
+
+    def _scan(self, tokens: list[str]) -> list[_Item]:
+        items, i = [], 0
+        while i < len(tokens):
+            for length in range(min(self.max_phrase, len(tokens) - i), 0, -1):
+                entry = self._table.get(tuple(tokens[i : i + length]))
+                if entry is not None:
+                    items.append(_Item(entry, i, i + length))
+                    i += length
+                    break
+            else:
+                token = tokens[i]
+                if token in data._EMOJI_POSITIVE or token in data._EMOJI_NEGATIVE:
+                    items.append(_Item(_Entry("cue", polarity=1 if token in data._EMOJI_POSITIVE else -1), i, i + 1))
+                i += 1
+        return items
+
+
+@lru_cache(maxsize=1)
+def default_lexicon() -> Lexicon:
+    return Lexicon()
+
+
+# --- the extractor ----------------------------------------------------------------------------------
+
+_CUE_KINDS = ("cue", "lack", "excess", "wish")
+_BUSY = "busy"
+_NEGATING = ("negator", "feature_negator", "lack")
+_PREFER = {"prefer", "prefers", "preferred", "prefer it", "rather"}
+_WORD = re.compile(r"^[a-z0-9']+$")
+
+
+@dataclass
+class _Clause:
+    tokens: list[str]
+    items: list[_Item]
+    sentence: int
+    contrast: bool
+    cues: list[_Item] = field(default_factory=list)
+
+
+class LexiconExtractor:
+    """Reads comments with the vocabulary and simple, predictable polarity rules (see the module doc)."""
+
+    name = "lexicon"
+
+    def __init__(self, *, lexicon: Lexicon | None = None, max_chars: int = MAX_LEXICON_CHARS) -> None:
+        self.lexicon = lexicon or default_lexicon()
+        self.max_chars = max_chars
+        self.version = f"{LEXICON_RULES_VERSION}.{len(self.lexicon)}+{self.lexicon.fingerprint}"
+
+    def load(self) -> None:
+        """Nothing to load; the vocabulary is compiled when the extractor is built."""
+
+    def extract(self, comments: Sequence[Comment] | None) -> ExtractResult:
+        liked: dict[str, int] = {}
+        disliked: dict[str, int] = {}
+        for comment in comments or []:
+            for mention in self.analyse(comment):
+                target = liked if mention.polarity > 0 else disliked
+                target[mention.feature] = target.get(mention.feature, 0) + 1
+        both = liked.keys() & disliked.keys()
+        return ExtractResult(
+            liked=_by_count(liked, both),
+            disliked=_by_count(disliked, both),
+            backend=self.name,
+            backend_version=self.version,
+        )
+
+    # --- one comment -----------------------------------------------------------------------------
+
+    def analyse(self, comment: Comment | str | None) -> list[Mention]:
+        """The mentions in one comment, in reading order. Never raises on odd input."""
+        if comment is None:
+            return []
+        if isinstance(comment, str):
+            comment = Comment(text=comment)
+        raw = getattr(comment, "text", None)
+        text = (raw if isinstance(raw, str) else "" if raw is None else str(raw))[: self.max_chars]
+        raw_tags = getattr(comment, "image_tags", None)
+        tags = [t for t in (raw_tags if isinstance(raw_tags, list) else []) if isinstance(t, str) and t.strip()]
+        tokens = self._drop_injections(self.lexicon.correct(_tokens(text)))
+        clauses = self._clauses(tokens)
+        sarcastic = self.lexicon.is_sarcastic(tokens)
+        for clause in clauses:
+            self._resolve_cues(clause, sarcastic)
+        cue_signs = {c.polarity for clause in clauses for c in clause.cues if c.polarity}
+        comment_polarity = cue_signs.pop() if len(cue_signs) == 1 else self._concluding_verdict(clauses)
+        hints = {it.entry.polarity for c in clauses for it in c.items if it.entry.kind == "feature"} - {0}
+        if sarcastic:
+            comment_polarity = -1
+        elif not cue_signs and len(hints) == 1:
+            # No verdict, but words that judge ("elegant", "cluttered"): a weak verdict for the comment.
+            comment_polarity = hints.pop()
+        elif not cue_signs and self._only_features(clauses):
+            # A bare list of features ("gothic art, chiaroscuro, candle light") is offered as taste.
+            comment_polarity = 1
+
+        mentions: list[Mention] = []
+        carry, sentence, previous = 0, -1, []
+        for clause in clauses:
+            if clause.sentence != sentence:
+                carry, sentence, previous = 0, clause.sentence, []
+            negation_is_contrast = clause.contrast and not clause.cues
+            # After "but" with no cue of its own the clause means the opposite of what came before;
+            # between two clauses without a verdict ("minimal yet warm, I like it") it means nothing.
+            if negation_is_contrast:
+                inherited = -carry if carry else (self._verdict_after(clauses, clause) or -comment_polarity)
+            else:
+                inherited = carry
+            features = [it for it in clause.items if it.entry.kind in ("feature", "category")]
+            if not features:
+                features = self._aspect_items(clause)
+            spoken = [c.polarity for c in clause.cues if c.polarity]
+            if clause.contrast and spoken and not features and previous and self._bare_verdict([clause]):
+                # "neon is fun but a bit too much": the verdict after "but" is the conclusion about
+                # what the clause before it named.
+                for mention in previous:
+                    mention.polarity = spoken[-1]
+                carry = spoken[-1]
+                continue
+            start = len(mentions)
+            named = {it.entry.attribute.category for it in features if it.entry.kind == "feature"}
+            last_hint = 0
+            hints = {it.entry.polarity for it in features if it.entry.kind == "feature"} - {0}
+            clause_hint = hints.pop() if len(hints) == 1 and not clause.cues else 0
+            if self._too_many(clause):
+                # "too many shapes", "too many colours": a complaint about clutter, not about shapes
+                mentions.append(Mention(_BUSY, self.lexicon.attributes[_BUSY].category, -1, "text"))
+                features = [it for it in features if it.entry.kind == "feature"]
+            for item in features:
+                if item.entry.kind == "category" and any(
+                    other.end == item.start and other.entry.kind == "feature" and other.entry.attribute.category != "mood"
+                    for other in clause.items
+                ):
+                    continue  # "grid composition", "teal colour": the word only heads the feature
+                wants_more = self._mark_negation(clause, item)
+                polarity, source = self._polarity(clause, item, clause_hint or inherited, comment_polarity)
+                if wants_more:
+                    polarity, source = 1, "negation"  # "not warm enough": more of it, please
+                if source == "hint":
+                    last_hint = polarity
+                    if item.negated:
+                        continue  # "not cluttered": a judgement withdrawn, not a preference
+                elif item.negated and source != "negation" and not negation_is_contrast:
+                    polarity = -polarity
+                if polarity == 0:
+                    continue
+                if item.entry.kind == "feature":
+                    mentions.append(Mention(item.entry.attribute.name, item.entry.attribute.category, polarity, "text"))
+                elif not named & set(item.entry.categories):
+                    mentions.extend(self._from_tags(tags, item.entry.categories, polarity))
+            carry = spoken[-1] if spoken else (last_hint or inherited)
+            previous = mentions[start:] if len(mentions) > start else previous
+
+        if not mentions and comment_polarity and tags and self._bare_verdict(clauses):
+            mentions = self._from_tags(tags, None, comment_polarity)
+        return mentions
+
+    def _aspect_items(self, clause: _Clause) -> list[_Item]:
+        """Stand-ins for the vague word a one-aspect verdict implies ("garish" -> "the colours")."""
+        out = []
+        for cue in clause.cues:
+            aspect = data.ASPECT_CUES.get(" ".join(clause.tokens[cue.start : cue.end]))
+            if aspect:
+                categories = data.CATEGORY_WORDS[aspect][0]
+                out.append(_Item(_Entry("category", categories=categories), cue.start, cue.end))
+        return out
+
+    def _too_many(self, clause: _Clause) -> bool:
+        return any(
+            clause.tokens[it.start : it.end] == ["too", "many"] for it in clause.items if it.entry.kind == "cue"
+        )
+
+    @staticmethod
+    def _concluding_verdict(clauses: list[_Clause]) -> int:
+        """With mixed verdicts, the last one given after "but" sums up the comment ("pretty, but boring")."""
+        for clause in reversed(clauses):
+            spoken = [c.polarity for c in clause.cues if c.polarity]
+            if clause.contrast and spoken:
+                return spoken[-1]
+        return 0
+
+    @staticmethod
+    def _verdict_after(clauses: list[_Clause], clause: _Clause) -> int:
+        """The first verdict later in the same sentence: "minimal yet warm, I like it" likes both."""
+        for later in clauses[clauses.index(clause) + 1 :]:
+            if later.sentence != clause.sentence:
+                break
+            spoken = [c.polarity for c in later.cues if c.polarity]
+            if spoken:
+                return spoken[0]
+        return 0
+
+    def _drop_injections(self, tokens: list[str]) -> list[str]:
+        """The tokens without any sentence that addresses the machine ("ignore the instructions")."""
+        out, sentence = [], []
+        for token in [*tokens, "."]:
+            sentence.append(token)
+            if token in data._HARD_BREAKS and token not in (":", ";"):  # "Liked Art Features: a, b." is one
+                words = [t for t in sentence if _WORD.match(t)]
+                if not any(
+                    tuple(words[i : i + len(marker)]) == marker for marker in self.lexicon.injection for i in range(len(words))
+                ):
+                    out.extend(sentence)
+                sentence = []
+        return out[:-1] if out and out[-1] == "." and (not tokens or tokens[-1] != ".") else out
+
+    def _clauses(self, tokens: list[str]) -> list[_Clause]:
+        clauses: list[_Clause] = []
+        current: list[str] = []
+        sentence, contrast = 0, False
+
+        def close(next_contrast: bool) -> None:
+            nonlocal current, contrast
+            if current:
+                clauses.append(_Clause(current, self.lexicon._scan(current), sentence, contrast))
+            current, contrast = [], next_contrast or (contrast and not current)
+
+        for token in tokens:
+            if token in data._HARD_BREAKS:
+                close(False)
+                sentence += 1
+                contrast = False
+            elif token in data._SOFT_BREAKS:
+                close(False)
+            elif token in data.CONTRAST_WORDS:
+                if current in (["even"], ["and"]):
+                    current = []
+                starts_sentence = not current and not any(c.sentence == sentence for c in clauses)
+                # "Although it's minimal, it feels warm": a concession, not a turn against what came before.
+                close(not starts_sentence)
+            elif token in data._EMOJI_POSITIVE or token in data._EMOJI_NEGATIVE:
+                current.append(token)  # an emoji judges what came just before it: "teal 😍 grain 👎"
+                if any(t not in data._EMOJI_POSITIVE and t not in data._EMOJI_NEGATIVE for t in current):
+                    close(False)
+            else:
+                current.append(token)
+        close(False)
+        return clauses
+
+    def _resolve_cues(self, clause: _Clause, sarcastic: bool) -> None:
+        items = clause.items
+        for index, item in enumerate(items):
+            word = " ".join(clause.tokens[item.start : item.end])
+            if item.entry.kind != "negator" or item.end != len(clause.tokens):
+                if item.entry.kind == "cue" and word == "pretty" and index + 1 < len(items):
+                    if items[index + 1].start == item.end and items[index + 1].entry.kind in ("cue", "feature"):
+                        item.entry = _Entry("neutral")  # "pretty boring": an adverb, not praise
+                continue
+            alone = all(t in data.STOPWORDS or t in data.FILLERS for t in clause.tokens[: item.start])
+            if word in self.lexicon.verdict_negators or (word in self.lexicon.bare_verdict_negators and alone):
+                item.entry = _Entry("cue", polarity=-1)  # "pastels + bokeh = no": nothing left to negate
+        for index, item in enumerate(items):
+            kind = item.entry.kind
+            if kind not in _CUE_KINDS:
+                continue
+            if kind == "excess" and clause.tokens[item.start] == "too" and item.end >= len(clause.tokens):
+                continue  # "me too", "the lines too": an addition, not an excess
+            polarity = item.entry.polarity
+            if kind == "wish" and clause.tokens[item.start : item.end] == ["give", "me"]:
+                if any(t not in data.STOPWORDS for t in clause.tokens[: item.start]):
+                    continue  # "the dots give me ...": a report, not the imperative "give me more teal"
+            if kind == "wish":
+                # "wish it wasn't so abstract", "wish there was less grain": a wish against something
+                for other in items[index + 1 :]:
+                    if other.start - item.end > 4 or other.entry.kind in (*_CUE_KINDS, "feature", "category"):
+                        break  # "rather see X than Y": the negation belongs to Y, not to the wish
+                    if other.entry.kind in ("negator", "feature_negator") and not other.consumed:
+                        other.consumed, polarity = True, -1
+                        break
+            else:
+                negated = False
+                for other in reversed(items[:index]):
+                    if item.start - other.end > 3 or other.entry.kind in _CUE_KINDS:
+                        break
+                    if other.entry.kind == "negator" and not other.consumed:
+                        other.consumed = negated = True
+                        break
+                if not negated:
+                    # German and colloquial French put the negation after the verb: "mag ich nicht".
+                    after = clause.tokens[item.end : item.end + 3]
+                    for offset, token in enumerate(after):
+                        if token in self.lexicon.post_negators:
+                            negated = True
+                            for other in items[index + 1 :]:
+                                if other.start == item.end + offset:
+                                    other.consumed = True
+                            break
+                if negated:
+                    polarity = 0 if kind == "excess" else -polarity  # "not too busy" is no verdict
+            if sarcastic and polarity > 0 and kind == "cue":
+                polarity = -1  # "Oh great, another gradient": the praise is the complaint
+            item.polarity = polarity
+            clause.cues.append(item)
+
+    def _mark_negation(self, clause: _Clause, item: _Item) -> bool:
+        """Mark `item` negated by a negator or comparison just before it; True for "not X enough"."""
+        if item not in clause.items:
+            return False  # a stand-in for an aspect verdict: the verdict's own negation already counts
+        index = clause.items.index(item)
+        for other in reversed(clause.items[:index]):
+            if other.entry.kind in _NEGATING:
+                between = clause.tokens[other.end : item.start]
+                if not other.consumed and len(between) <= 3 and all(t in data.FILLERS for t in between):
+                    item.negated = True
+                    other.consumed = other.entry.kind != "lack"  # "lacks depth and contrast": both
+                    follows = clause.tokens[item.end : item.end + 2]
+                    return other.entry.kind == "negator" and any(
+                        self.lexicon._table.get((t,), _Entry("")).kind == "enough" for t in follows
+                    )
+                return False
+            if other.entry.kind in _CUE_KINDS or item.start - other.end > 4:
+                break
+        # "muted colours over bright ones", "prefer watercolour to oil": the second one loses.
+        previous = list(clause.tokens[max(0, item.start - 4) : item.start])
+        while previous and previous[-1] in data.FILLERS:
+            previous.pop()
+        if previous and previous[-1] in ("over", "to"):
+            before = [it for it in clause.items[:index] if it.entry.kind == "feature"]
+            prefers = any(" ".join(clause.tokens[c.start : c.end]) in _PREFER for c in clause.cues)
+            if before and (previous[-1] == "over" or prefers):
+                item.negated = True
+        return False
+
+    def _polarity(self, clause: _Clause, item: _Item, inherited: int, comment_polarity: int) -> tuple[int, str]:
+        """The polarity of one feature or category word, before its own negation, and what decided it.
+
+        In order: the nearest cue in the clause ("cue"), the feature's own judgement ("hint"), the
+        clause's inherited polarity or the comment's ("context"), and for a bare negated feature
+        such as "no neon" a dislike ("negation", already final).
+        """
+        best, best_distance = None, None
+        for cue in clause.cues:
+            if cue.end <= item.start:
+                distance = item.start - cue.end
+            else:
+                distance = cue.start - item.end + 0.5  # on a tie, the cue before the feature wins
+            if best_distance is None or distance < best_distance:
+                best, best_distance = cue, distance
+        if best is not None and best.polarity:
+            return best.polarity, "cue"
+        if best is not None:
+            return 0, "cue"  # a withdrawn verdict ("not too busy") decides: nothing
+        if item.entry.polarity:
+            return item.entry.polarity, "hint"
+        if inherited:
+            return inherited, "context"
+        if comment_polarity:
+            return comment_polarity, "context"
+        return (-1 if item.negated else 0), "negation"
+
+    def _only_features(self, clauses: list[_Clause]) -> bool:
+        """True when the comment names features and says nothing else (no verdict, no other words)."""
+        has_feature = False
+        for clause in clauses:
+            covered = set()
+            for it in clause.items:
+                if it.entry.kind == "feature":
+                    has_feature = True
+                    covered.update(range(it.start, it.end))
+                elif it.entry.kind != "category":
+                    return False
+                else:
+                    covered.update(range(it.start, it.end))
+            for position, token in enumerate(clause.tokens):
+                if position not in covered and _WORD.match(token) and token not in data.STOPWORDS | data.FILLERS:
+                    if token not in ("art", "style", "drawings", "painting", "paintings", "and"):
+                        return False
+        return has_feature
+
+    def _bare_verdict(self, clauses: list[_Clause]) -> bool:
+        """A verdict with nothing specific ("love this one!", "Ugly.", "👎👎"): it stands for the image.
+
+        Any word that is not a cue, a negator or a function word means the member said something we
+        did not understand ("needs more saturation"), and then guessing all tags would be wrong.
+        """
+        for clause in clauses:
+            covered = {
+                position
+                for it in clause.items
+                if it.entry.kind in ("cue", "negator", "excess", "neutral")
+                for position in range(it.start, it.end)
+            }
+            for position, token in enumerate(clause.tokens):
+                if position in covered or not _WORD.match(token):
+                    continue
+                if token not in data.STOPWORDS and token not in data.FILLERS and token not in self.lexicon.post_negators:
+                    return False
+        return True
+
+    def _from_tags(self, tags: list[str], categories: tuple[str, ...] | None, polarity: int) -> list[Mention]:
+        mentions = []
+        for tag in tags:
+            attribute = self.lexicon.lookup(tag)
+            tag_category = attribute.category if attribute else self.lexicon.categorize(tag)
+            if categories is not None and tag_category not in categories:
+                continue
+            name = attribute.name if attribute else " ".join(tag.lower().split())
+            mentions.append(Mention(name, tag_category or "other", polarity, "image"))
+        return mentions
+
+
+def _by_count(counts: dict[str, int], drop: set[str]) -> list[str]:
+    """Most-mentioned first; ties keep the order in which features were first mentioned."""
+    order = {name: i for i, name in enumerate(counts)}
+    return sorted((n for n in counts if n not in drop), key=lambda n: (-counts[n], order[n]))

@@ -1,0 +1,888 @@
+"""The lexicon backend's tables, as plain text: vocabulary, category words, cue words, negators.
+
+Kept apart from the rules (engine/lexicon.py) so that growing the vocabulary is an edit to data, and
+kept as a Python module rather than .txt files so it ships inside the wheel with no packaging setup.
+
+Format of the vocabulary: one attribute per line, ``canonical: synonym, synonym, ...``. The canonical
+name is what lands in a profile and in the SDXL prompt, so it is a phrase an image model
+understands. Matching is on whole words after normalisation (lower case, accents removed, British
+spellings and hyphens folded), and a plural of each phrase's last word is added automatically.
+A phrase may mean one thing only: the builder fails loudly on a phrase claimed twice.
+"""
+
+from __future__ import annotations
+
+# Nineteen categories (the issue asks for about 20). A category matters in two places: a profile
+# can be read by category, and a vague comment ("love the colours") resolves to the answered
+# image's tags in the categories its word names (CATEGORY_WORDS below).
+VOCABULARY: dict[str, str] = {
+    # Named colours: what a member points at ("the teal", "that mustard").
+    "color": """
+        red: red, scarlet, vermilion, cherry red, tomato red, fire engine red
+        crimson: crimson, blood red, deep red, dark red
+        burgundy: burgundy, maroon, wine red, oxblood, wine, claret
+        ruby red: ruby, ruby red
+        raspberry: raspberry, raspberry pink
+        pink: pink, rose pink, rosy
+        hot pink: hot pink, fuchsia, neon pink, shocking pink, bubblegum pink
+        blush pink: blush, blush pink, pale pink, light pink, baby pink, soft pink
+        dusty rose: dusty rose, dusty pink, old rose, dusty pinks
+        rose gold: rose gold
+        magenta: magenta
+        coral: coral
+        salmon: salmon, salmon pink
+        peach: peach, apricot, peachy
+        orange: orange, tangerine, bright orange
+        burnt orange: burnt orange, dark orange
+        marigold: marigold, saffron
+        amber: amber, honey, honey gold
+        caramel: caramel, toffee
+        rust: rust, rusty, rust red
+        copper: copper, coppery
+        bronze: bronze, bronzy
+        gold: gold, golden, gilded, gilt, dark gold, gold leaf
+        champagne: champagne
+        yellow: yellow, lemon, bright yellow, lemon yellow, canary yellow, sunny yellow
+        mustard: mustard, mustard yellow
+        pale yellow: pale yellow, butter yellow, light yellow, buttery yellow
+        green: green, greenish
+        lime green: lime, lime green, chartreuse, acid green, neon green
+        emerald: emerald, emerald green
+        jade: jade, jade green
+        forest green: forest green, dark green, deep green, pine green, bottle green, hunter green
+        moss green: moss, moss green
+        olive green: olive, olive green, khaki, army green
+        sage green: sage, sage green
+        mint: mint, mint green, seafoam, pistachio
+        teal: teal, teal blue, blue green, bluish green, petrol blue, dark teal
+        turquoise: turquoise, aqua, aquamarine
+        cyan: cyan
+        blue: blue, bluish
+        sky blue: sky blue, light blue, azure, cerulean
+        baby blue: baby blue, powder blue, pale blue
+        ice blue: ice blue, icy blue, glacier blue, icy blues
+        electric blue: electric blue, neon blue
+        cobalt blue: cobalt, cobalt blue, royal blue, ultramarine
+        sapphire blue: sapphire, sapphire blue
+        denim blue: denim, denim blue
+        steel blue: steel blue, steely blue
+        prussian blue: prussian blue
+        navy: navy, navy blue, dark blue, midnight blue, deep blue
+        indigo: indigo, indigo blue
+        purple: purple, deep purple, purples
+        plum: plum, aubergine, eggplant
+        violet: violet
+        lavender: lavender, lilac, periwinkle
+        amethyst: amethyst
+        mauve: mauve
+        brown: brown, chocolate, umber, coffee, chocolate brown, browns
+        sienna: sienna, burnt sienna
+        terracotta: terracotta, terra cotta, clay red
+        ochre: ochre, ocher, yellow ochre
+        beige: beige, sand, sandy, tan, taupe, buff
+        cream: cream, off white, eggshell, creamy
+        ivory: ivory, bone white
+        pearl white: pearl, pearl white, pearly
+        white: white, snow white, pure white, whites
+        black: black, jet black, pitch black, inky black, blacks
+        gray: gray, gray tones, grays
+        charcoal: charcoal, charcoal gray
+        silver: silver, silvery
+        slate gray: slate, slate gray, slate blue
+        sepia: sepia, sepia tone
+    """,
+    # How colours are used together: temperature, saturation, schemes.
+    "palette": """
+        warm colors: warm colors, warm tones, warm palette, warm hues, warm color, warm, warmth, warmer, warmer tones, warmer colors
+        cool colors: cool colors, cool tones, cool palette, cold colors, cold tones, cool hues, cool color
+        pastel colors: pastel, pastel colors, pastel tones, pastel palette, soft colors, pastel shades
+        candy colors: candy colors, candy colored, sugary colors, sherbet colors
+        neon colors: neon, neon colors, fluorescent, day glo, dayglo, neon palette
+        vibrant colors: vibrant, vibrant colors, vivid, vivid colors, saturated, saturated colors, bold colors, saturation, highly saturated, rich saturation, punchy colors
+        bright colors: bright colors, bright palette, bright tones, brights, bright colours
+        muted colors: muted, muted colors, muted tones, subdued colors, dusty colors, toned down colors, desaturated, muted palette
+        faded colors: faded, faded colors, washed out, washed out colors, bleached, sun faded
+        pale colors: pale colors, light colors, pale tones, light tones, pale palette, pale
+        earth tones: earth tones, earthy, earthy colors, earth colors, natural tones, earthy tones, earthy palette
+        neutral colors: neutral colors, neutral tones, neutrals, neutral palette
+        jewel tones: jewel tones, jewel colors, rich colors, gem tones
+        monochrome: monochrome, monochromatic, grayscale, single color, shades of gray, tonal palette
+        black and white: black and white, b and w, b w
+        primary colors: primary colors, primaries, primary palette
+        complementary colors: complementary colors, complementary palette, contrasting colors
+        analogous colors: analogous colors, analogous palette, neighboring colors
+        duotone: duotone, two tone, two colors
+        colorful: colorful, multicolored, multicolor, rainbow, more colors, more color, lots of color, lots of colors, many colors, rainbow colors
+        dark palette: dark palette, dark colors, dark tones, dark, darker tones, deep colors, darker colors
+        autumn colors: autumn colors, autumnal, fall colors, autumn palette, autumn tones
+        spring colors: spring colors, spring palette, springtime colors
+        wintry colors: wintry colors, winter palette, wintry
+        green tones: green tones, shades of green, green palette, greens
+        blue tones: blue tones, shades of blue, blue palette, blues
+        pink tones: pink tones, shades of pink, pinks
+        purple tones: purple tones, shades of purple, purple palette
+        limited palette: limited palette, restricted palette, few colors
+        flat colors: flat colors, flat color, solid colors, block colors, flat colour fills
+        muddy colors: muddy, muddy colors, murky
+        harmonious colors: harmonious colors, color harmony, colors that match, matching colors
+        metallic colors: metallic colors, metallic palette, metallics
+    """,
+    # Named art movements and schools.
+    "movement": """
+        impressionism: impressionism, impressionist, impressionistic
+        post impressionism: post impressionism, post impressionist, van gogh, cezanne
+        expressionism: expressionism, expressionist, expressionistic
+        abstract expressionism: abstract expressionism, pollock, action painting
+        neo expressionism: neo expressionism, neo expressionist, basquiat
+        cubism: cubism, cubist, picasso
+        surrealism: surrealism, surreal, surrealist, dali, magritte
+        dadaism: dadaism, dada, dadaist
+        pop art: pop art, warhol, lichtenstein
+        op art: op art, optical art, vasarely, bridget riley
+        art nouveau: art nouveau, nouveau, mucha, jugendstil
+        art deco: art deco, deco
+        bauhaus: bauhaus
+        constructivism: constructivism, constructivist
+        de stijl: de stijl, mondrian, neoplasticism
+        suprematism: suprematism, malevich
+        futurism: futurism, futurist, italian futurism
+        fauvism: fauvism, fauvist, fauve, matisse
+        pointillism: pointillism, pointillist, pointillistic, seurat
+        baroque: baroque, caravaggio, rembrandt
+        rococo: rococo
+        renaissance: renaissance, old masters, old master
+        neoclassicism: neoclassicism, neoclassical
+        romanticism: romanticism, turner
+        pre raphaelite: pre raphaelite, pre raphaelites
+        symbolism: symbolism, symbolist, klimt
+        realism: realism, realistic, realist, lifelike, true to life
+        color field: color field, color field painting, rothko, color fields
+        hard edge painting: hard edge painting, hard edge abstraction
+        minimal art: minimal art, minimalist art
+        memphis style: memphis, memphis style, memphis design
+        swiss style: swiss style, international typographic style
+        ukiyo e: ukiyo e, ukiyoe, japanese woodblock, hokusai
+        naive art: naive art, naive, childlike
+        folk art: folk art, folkloric
+        outsider art: outsider art, art brut
+        pop surrealism: pop surrealism, lowbrow art, lowbrow
+    """,
+    # Genres and aesthetics a community would name.
+    "style": """
+        abstract: abstract, abstraction, non representational, nonrepresentational, abstract art
+        fantasy art: fantasy, fantasy art, fantastical
+        dark fantasy: dark fantasy
+        science fiction: sci fi, science fiction, scifi
+        futuristic: futuristic, space age
+        cyberpunk: cyberpunk
+        steampunk: steampunk
+        solarpunk: solarpunk
+        vaporwave: vaporwave
+        synthwave: synthwave, outrun, retrowave
+        gothic: gothic, goth
+        grunge: grunge, grungy
+        anime: anime, manga, ghibli, studio ghibli
+        cartoon: cartoon, cartoonish, cartoony, comic, comic book, comics
+        storybook illustration: storybook, storybook illustration, picture book, children's book
+        fairytale: fairytale, fairy tale, fairy tale like
+        kawaii: kawaii, chibi
+        cottagecore: cottagecore
+        boho: boho, bohemian
+        scandinavian design: scandinavian, scandinavian design, nordic design
+        wabi sabi: wabi sabi
+        zen: zen, zen like
+        brutalism: brutalism, brutalist
+        industrial: industrial
+        pixel art: pixel art, pixelated, 8 bit, 16 bit, pixels
+        low poly: low poly, lowpoly, polygonal
+        glitch art: glitch, glitch art, glitchy, datamosh
+        psychedelic: psychedelic, trippy
+        optical illusion: optical illusion, illusion, illusory, trompe l'oeil, impossible geometry
+        graffiti: graffiti, street art
+        flat design: flat design, flat illustration, flat vector
+        concept art: concept art, matte painting
+        poster art: poster, poster art, poster style, propaganda poster
+        tattoo art: tattoo, tattoo art, tattoo flash, flash art
+        botanical illustration: botanical, botanical illustration
+        blueprint: blueprint, technical drawing, schematic
+        film noir: film noir
+        lo fi: lo fi, lofi
+        graphic design: graphic design, graphic, graphical
+    """,
+    # What it is made with.
+    "medium": """
+        oil painting: oil painting, oil paint, oils, oil on canvas, oil paintings
+        watercolor: watercolor, aquarelle, watercolor painting, watercolor washes, wet on wet watercolor
+        acrylic: acrylic, acrylic paint, acrylics
+        gouache: gouache
+        tempera: tempera, egg tempera
+        fresco: fresco
+        ink: ink, ink drawing, india ink, ink wash, ink washes, pen and ink
+        sumi e: sumi e, japanese ink painting
+        pencil sketch: pencil, pencil sketch, pencil drawing, graphite, sketch, sketched
+        colored pencil: colored pencil, colored pencils, coloured pencil
+        charcoal drawing: charcoal drawing, charcoal sketch, charcoal drawings
+        pastel drawing: pastel drawing, chalk pastel, oil pastel, chalk
+        crayon: crayon
+        marker drawing: marker, markers, marker drawing, felt tip
+        ballpoint pen: ballpoint, ballpoint pen, biro
+        digital art: digital art, digital painting, digital
+        3d render: 3d render, 3d rendering, cgi, rendered, blender render, 3d renders, cg
+        clay: clay, claymation, plasticine
+        sculpture: sculpture, sculptural, sculpted
+        photography: photography, photo, photograph, photographic
+        film photography: film photography, analog film, analog photo, 35mm, film photo
+        polaroid: polaroid, instant photo
+        collage: collage
+        mixed media: mixed media
+        mosaic: mosaic, tesserae
+        stained glass: stained glass, leaded glass, stained glass window
+        vector art: vector, vector art, vector illustration
+        linocut: linocut, woodcut, woodblock print, block print, carved lines
+        etching: etching, engraving, engraved, drypoint
+        lithograph: lithograph, lithography
+        screen print: screen print, screenprint, silkscreen, risograph, riso, screen printed
+        halftone: halftone, ben day dots, benday dots
+        airbrush: airbrush, airbrushed
+        spray paint: spray paint, spray painted, aerosol
+        illustration: illustration, illustrated, illustrative
+        paper cutout: paper cut, paper cutout, papercut, cut paper
+        origami: origami, folded paper
+        embroidery: embroidery, embroidered, cross stitch, needlework
+        tapestry: tapestry, quilt, quilted, quilting, patchwork
+    """,
+    # How the surface looks and would feel.
+    "texture": """
+        grainy texture: grainy, grain, film grain, grainy texture, noisy, noise, speckled
+        smooth: smooth, smooth texture, sleek, silky
+        rough texture: rough, rough texture, coarse, gritty, rugged
+        glossy: glossy, shiny, gloss, lacquered, polished surface, wet look
+        matte: matte, matt, flat finish, matte finish
+        metallic: metallic, metal, chrome, chromed, foil
+        glittery: glitter, glittery, sparkly, sparkles, sparkling, shimmering, shimmer
+        iridescent: iridescent, holographic, opalescent, pearlescent
+        translucent: translucent, transparent, transparency, see through, sheer, glassy, glass
+        frosted: frosted, frosted glass, frosty
+        marbled: marbled, marble, marbling
+        crackled: crackled, cracked, craquelure, weathered, distressed, worn, scratched
+        paper texture: paper texture, textured paper, paper grain, handmade paper, rough paper
+        canvas texture: canvas texture, canvas, linen
+        woven texture: woven, weave, woven texture, fabric, textile, knitted, knit, fabric textures
+        soft texture: soft texture, velvety, velvet, fuzzy, furry, plush, fluffy
+        textured: textured, tactile, heavily textured, texture rich, lots of texture, much texture, more texture
+        wood grain: wood grain, wooden, wood texture
+        stone texture: stone, stone texture, stony, rocky texture
+        concrete texture: concrete, cement
+        chalky texture: chalky, powdery
+        plastic look: plastic, plasticky, plastic looking
+        embossed: embossed, relief, raised texture
+    """,
+    # Marks of the brush or tool.
+    "brushwork": """
+        visible brushstrokes: brushstrokes, brush strokes, visible brushstrokes, painterly, brushy, visible strokes, visible brush strokes
+        impasto: impasto, thick paint, heavy paint
+        loose brushwork: loose, loose brushwork, loose strokes, gestural, expressive strokes, gestural abstraction
+        fine brushwork: fine brushwork, delicate strokes, precise, precision, meticulous
+        dry brush: dry brush, drybrush, scratchy strokes
+        palette knife: palette knife, knife painting
+        smudged: smudged, smudgy, smeared, blended
+        wet on wet: wet on wet, bleeding colors, bleeds
+        splatter: splatter, splattered, drips, dripping, paint drips, splashes, drips of paint
+        stippling: stippling, stippled
+        cross hatching: cross hatching, crosshatching, hatching, hatched
+    """,
+    # The quality of lines and edges.
+    "line": """
+        flowing lines: flowing lines, flowing, flow, fluid lines, fluid, flowy, wavy lines, wavy, undulating, sinuous, waves, wave lines
+        curved lines: curved lines, curves, curvy, curving, arcs, curvilinear
+        straight lines: straight lines, straight edges, ruler straight
+        bold lines: bold lines, thick lines, heavy lines, strong lines, heavy outlines, thick outlines, bold outlines
+        thin lines: thin lines, fine lines, hairline, delicate lines, thin strokes
+        clean lines: clean lines, crisp lines, sharp lines, clean linework
+        sketchy lines: sketchy, scribbly, scribbled, scribbles, rough lines
+        outlines: outlines, outline, outlined, black outlines
+        hard edges: hard edges, hard edged, sharp edges, crisp edges, hard lines
+        soft edges: soft edges, soft edged, feathered edges, blurred edges, blended edges
+        diagonal lines: diagonal lines, diagonals, diagonal, slanted lines
+        vertical lines: vertical lines, verticals, vertical stripes
+        horizontal lines: horizontal lines, horizontals, horizontal stripes, horizontal bands
+        zigzag: zigzag, zigzags, zig zag
+        jagged lines: jagged, jagged lines, spiky
+        contour lines: contour lines, contours, topographic lines, isolines
+        line art: line art, lineart, line drawing, line drawings
+        single line drawing: single line drawing, continuous line, one line drawing
+        calligraphic lines: calligraphic, calligraphy, brush lettering
+        swirling: swirling, swirls, swirl, swirly, whirling, vortex
+    """,
+    # Shapes and forms.
+    "shape": """
+        geometric: geometric, geometry, geometrical, angular, sharp angles
+        geometric shapes: geometric shapes, squares, rectangles, polygons, hexagons
+        circles: circles, circle, circular, round shapes, rings, orbs, spheres
+        concentric circles: concentric, concentric circles, concentric rings, bullseye
+        rounded shapes: rounded shapes, rounded, rounded forms, soft shapes
+        triangles: triangles, triangle, triangular
+        diamond shapes: diamond shapes, diamonds, lozenges
+        star shapes: star shapes, stars, starburst
+        arches: arches, arch, archways
+        cubes: cubes, cube, cubic forms
+        spiral: spiral, spiraling, spiralling, helix
+        organic shapes: organic shapes, organic, organic forms, biomorphic, fluid shapes, natural shapes, blobs, blobby, amorphous
+        faceted: faceted, facets, crystalline, prismatic
+        fragmented: fragmented, fractured, shattered, broken up
+        abstract shapes: abstract shapes, abstract forms
+    """,
+    # Surface patterns.
+    "pattern": """
+        patterned: patterned, patterning
+        repeating pattern: repeating pattern, repetitive pattern, repetition, repeating, tessellation, tessellated, seamless pattern, repeating patterns
+        intricate patterns: intricate, intricate patterns, intricacy, elaborate patterns, complex patterns, ornate patterns, intricate patterning
+        geometric pattern: geometric pattern, geometric patterns, geometric print
+        floral pattern: floral, floral pattern, florals, flower pattern
+        paisley: paisley
+        damask: damask, brocade
+        stripes: stripes, striped, stripy, stripey, bands of color
+        checkerboard: checkerboard, checkered, chequered, checker, chessboard, checkerboard squares
+        plaid: plaid, tartan, gingham
+        houndstooth: houndstooth
+        herringbone: herringbone
+        chevron: chevron, chevrons
+        polka dots: polka dots, polka dot
+        dots: dots, dotted, dot pattern
+        grid: grid, gridded, tiled, tiles, modular
+        mandala: mandala, rosette
+        arabesque: arabesque, arabesques, moorish pattern
+        celtic knot: celtic knot, celtic knots, knotwork
+        fractal: fractal, fractals
+        moire: moire, moire pattern
+        animal print: animal print, leopard print, zebra print, snakeskin
+        camouflage: camouflage, camo
+        scale pattern: scales, scale pattern, fish scales
+        honeycomb: honeycomb, hexagonal pattern
+        maze: maze, labyrinth, labyrinthine
+        topographic: topographic, topography, map like, cartographic
+    """,
+    # How the picture is arranged.
+    "composition": """
+        minimalist: minimalist, minimalism, minimal, simple, simplicity, clean, sparse, understated, uncluttered, less is more, minimalistic, plain, simple shapes, empty
+        busy: busy, cluttered, crowded, overcrowded, too much going on, overloaded, packed, dense, maximalist, maximalism, crammed, cramped, chargé
+        symmetrical: symmetrical, symmetry, symmetric, mirrored, mirror image
+        asymmetrical: asymmetrical, asymmetry, asymmetric, off center
+        radial symmetry: radial symmetry, radial, radiating, radially symmetric, kaleidoscope, kaleidoscopic
+        centered composition: centered, central composition, centered composition
+        rule of thirds: rule of thirds
+        golden ratio: golden ratio, golden spiral, fibonacci
+        leading lines: leading lines
+        strong focal point: focal point, strong focal point, clear focal point
+        negative space: negative space, empty space, white space, breathing room, open space, empty spaces
+        layered: layered, layers, layering, multi layered, multilayered, overlapping, overlapping shapes
+        gradient: gradient, gradation, ombre, color gradient, fading colors, smooth transitions, gradients
+        color blocking: color blocking, color blocks, blocks of color, color blocked
+        dynamic composition: dynamic composition, sense of movement, movement, motion, dynamism
+        diagonal composition: diagonal composition
+        scattered: scattered, scattered elements, sprinkled
+        balanced: balanced, balance, harmonious, harmony, cohesive, well balanced
+        dark background: dark background, black background, dark backdrop, dark ground
+        light background: light background, white background, pale background
+        full frame: full frame, edge to edge, all over composition
+    """,
+    # Where the viewer stands.
+    "perspective": """
+        isometric: isometric, axonometric
+        one point perspective: one point perspective, vanishing point, linear perspective, converging lines, deep perspective, perspective grid
+        two point perspective: two point perspective
+        forced perspective: forced perspective
+        birds eye view: bird's eye view, birds eye view, aerial view, top down, overhead view, from above
+        low angle: low angle, worm's eye view, worms eye view, from below, looking up
+        eye level: eye level, straight on
+        dutch angle: dutch angle, tilted angle, tilted horizon, canted angle
+        orthographic view: orthographic, front view, elevation view
+        flat perspective: flat perspective, two dimensional, 2d, flat look, flattened, no depth
+        sense of depth: sense of depth, depth, deep space, receding, real depth
+        atmospheric perspective: atmospheric perspective, aerial perspective, haze, hazy, misty, mist, fog, foggy
+        3d effect: 3d effect, 3d, three dimensional, 3d look
+        distorted perspective: distorted perspective, warped, distorted, distortion, skewed, bulging
+    """,
+    # How the picture is cut out of the world.
+    "framing": """
+        close up: close up, closeup, macro, zoomed in, extreme close up
+        wide angle: wide angle, wide shot, fisheye, fish eye, long shot
+        panoramic: panoramic, panorama, widescreen
+        shallow depth of field: shallow depth of field, depth of field, blurry background, blurred background, background blur
+        cropped: cropped, tight crop, tightly cropped
+        border: border, borders, framed, picture frame, decorative border
+        frame within a frame: frame within a frame, framing device
+        portrait format: portrait format, vertical format, tall format
+        landscape format: landscape format, horizontal format
+        square format: square format
+    """,
+    "lighting": """
+        soft lighting: soft lighting, soft light, gentle light, gentle lighting, diffused light, diffuse light, soft glow
+        harsh lighting: harsh lighting, harsh light, hard light, hard lighting
+        warm lighting: warm lighting, warm light, warm glow, warm side light, warm lights
+        cool lighting: cool lighting, cool light, cold light, blue light, cold lighting
+        dramatic lighting: dramatic lighting, dramatic light, theatrical lighting, stage lighting
+        spotlight: spotlight, spotlit, spot light
+        side lighting: side lighting, side light, side lit, raking light
+        studio lighting: studio lighting, studio light
+        backlighting: backlighting, backlit, back lit, rim light, rim lighting
+        golden hour: golden hour, sunset light, golden light
+        blue hour: blue hour, twilight, dusk light
+        natural light: natural light, natural lighting, daylight, sunlight, sunlit
+        dappled light: dappled light, dappled, dappled sunlight
+        neon lighting: neon lighting, neon lights, neon light, neon glow, neon signs
+        glowing: glowing, glow, luminous, luminescent, bioluminescent, radiant, glowy, glows
+        chiaroscuro: chiaroscuro, tenebrism, light and shadow, play of light and shadow
+        dim lighting: dim, dim lighting, low light, dark lighting, moody lighting, shadowy
+        bright lighting: bright lighting, well lit, bright light, more light
+        cinematic lighting: cinematic, cinematic lighting, filmic
+        light rays: light rays, god rays, sunbeams, sun rays, volumetric light, volumetric lighting, crepuscular rays
+        candlelight: candlelight, candle light, candlelit, firelight
+        moonlight: moonlight, moonlit
+        reflections: reflections, reflection, reflective, mirror like
+        lens flare: lens flare
+        vignette: vignette, vignetting, dark corners
+        bokeh: bokeh, out of focus lights, light orbs
+    """,
+    "shadow": """
+        deep shadows: deep shadows, dark shadows, heavy shadows, strong shadows
+        long shadows: long shadows
+        soft shadows: soft shadows, gentle shadows, subtle shadows
+        hard shadows: hard shadows, sharp shadows, crisp shadows
+        cast shadows: cast shadows, drop shadow, drop shadows
+        silhouettes: silhouette, silhouetted
+        flat shading: flat shading, no shading, unshaded
+        cel shading: cel shading, cel shaded, toon shading
+    """,
+    # Light and dark, as a whole.
+    "tone": """
+        high contrast: high contrast, contrasty, strong contrast, stark contrast, contrast, punchy, contrasts
+        low contrast: low contrast, soft contrast, flat lighting
+        high key: high key, airy, light and airy
+        low key: low key
+        overexposed: overexposed, blown out
+        underexposed: underexposed
+    """,
+    # Mood and atmosphere.
+    "mood": """
+        calm: calm, calming, serene, serenity, peaceful, tranquil, quiet, relaxing, soothing, restful, sleepy, stillness, gentle
+        dreamy: dreamy, dreamlike, dream like, ethereal, otherworldly, dream
+        mysterious: mysterious, mystery, enigmatic, cryptic
+        mystical: mystical, magical, magic, enchanted, enchanting, spiritual, sacred
+        gloomy: gloomy, melancholic, melancholy, somber, sombre, bleak, sad, moody, brooding, dark mood, dark atmosphere
+        eerie: eerie, creepy, haunting, haunted, spooky, unsettling, uncanny, ominous, sinister, disturbing, uneasy
+        nightmarish: nightmarish, nightmare, horror, macabre, grotesque
+        whimsical: whimsical, playful, quirky, lighthearted, light hearted, fanciful, silly
+        joyful: joyful, cheerful, happy, uplifting, upbeat, sunny, cheery
+        hopeful: hopeful, optimistic
+        festive: festive, celebratory
+        energetic: energetic, dynamic, lively, full of energy, vibrant energy
+        tense: tense, tension, anxious, nervous, edgy
+        aggressive: aggressive, violent, angry, hostile
+        nostalgic: nostalgic, nostalgia, wistful
+        romantic: romantic, tender, sensual
+        innocent: innocent, wholesome, pure
+        dramatic: dramatic, intense, epic, grand, powerful
+        majestic: majestic, monumental
+        elegant: elegant, elegance, refined, graceful, sophisticated, classy, tasteful
+        luxurious: luxurious, luxury, opulent, expensive, lavish, regal
+        cozy: cozy, cosy, homey, inviting, comforting, cozier, cosier
+        chaotic: chaotic, chaos, frantic, frenetic, hectic, messy
+        cold atmosphere: cold, sterile, clinical, detached, chilly, icy feel
+        lonely: lonely, isolated, solitary, desolate
+        atmospheric: atmospheric, moody atmosphere
+        bold: bold, daring
+        hypnotic: hypnotic, mesmerizing, mesmerising, trance like
+        smoky: smoky, smokey, smoke
+        artificial: artificial, fake, synthetic, overprocessed, artificial look
+    """,
+    # How much is drawn.
+    "detail": """
+        highly detailed: highly detailed, detailed, intricate details, lots of detail, fine detail, rich detail, elaborate, hyper detailed, ultra detailed, sharp detail, fine details, more detail, more details
+        low detail: low detail, simplified, little detail, lacking detail, lacks detail, simplistic, basic
+        sharp focus: sharp, sharp focus, crisp, crisp details, in focus, razor sharp, high resolution, hi res, 4k
+        soft focus: soft focus, blurry, blurred, blur, out of focus, unfocused, fuzzy focus
+        ornate: ornate, ornamental, decorative, embellished, filigree
+        polished: polished, slick, professional, clean finish
+        unfinished: unfinished, rough sketch, incomplete, raw
+        hand drawn: hand drawn, handmade, hand made, hand painted, handcrafted
+        stylized: stylized, stylised, stylization
+        photorealistic: photorealistic, photorealism, hyperrealistic, hyperrealism, hyper realistic
+    """,
+    # When it looks like it was made.
+    "era": """
+        retro: retro, vintage, old fashioned, old school, throwback
+        medieval: medieval, illuminated manuscript
+        victorian: victorian
+        1920s: 1920s, twenties, roaring twenties
+        1950s: 1950s, fifties, 50s
+        mid century modern: mid century, mid century modern, atomic age
+        1960s: 1960s, sixties, 60s
+        1970s: 1970s, seventies, 70s
+        1980s: 1980s, eighties, 80s
+        1990s: 1990s, nineties, 90s
+        y2k: y2k, y2k aesthetic
+        ancient: ancient, antique, antiquity
+        contemporary: contemporary, modern
+    """,
+}
+
+# Common words in French, German and Spanish for the features and cues members most often name, so
+# a member on a multilingual server is not ignored. Each line: canonical attribute (which must exist
+# above), then its translations. Deliberately a short core list: colours, palettes, a few media,
+# styles and moods; anything else needs the VPE or OpenAI-compatible backends.
+TRANSLATIONS = """
+    red: rouge, rot, rojo, roja
+    pink: rose, rosa
+    orange: naranja
+    yellow: jaune, gelb, amarillo, amarilla
+    green: vert, verte, grun, verde
+    blue: bleu, bleue, blau, azul
+    navy: bleu marine, bleu fonce, dunkelblau, azul marino, azul oscuro
+    turquoise: turquoise, turkis, turquesa
+    purple: lila, morado
+    violet: violette, violett, violeta
+    brown: marron, braun, marron, cafe
+    gold: dore, doree, golden, dorado, dorada
+    silver: argent, argente, silbern, plateado
+    burgundy: bordeaux, weinrot, burdeos
+    beige: beige
+    white: blanc, blanche, weiss, blanco, blanca
+    black: noir, noire, schwarz, negro, negra
+    gray: gris, grau
+    black and white: noir et blanc, schwarz weiss, blanco y negro
+    warm colors: chaud, chaude, chaleureux, chaleureuse, chaleureuses, warme farben, warm farben, calido, calida, calidos, calidas
+    cool colors: couleurs froides, kuhle farben, colores frios
+    pastel colors: pastels, pastellfarben, pasteles
+    neon colors: neon, neons, neones
+    vibrant colors: couleurs vives, colores vivos, leuchtende farben, kraftige farben
+    colorful: colore, coloree, colores vives, bunt, colorido, colorida
+    pale colors: pale, pales, blass, palido, palida
+    dark palette: fonce, foncee, dunkel, oscuro, oscura
+    primary colors: couleurs primaires, primarfarben, colores primarios
+    autumn colors: couleurs d'automne, couleurs automnales, herbstfarben, colores de otono
+    monochrome: monochrome, einfarbig, monocromo
+    gradient: degrade, farbverlauf, degradado
+    watercolor: aquarelle, aquarell, acuarela
+    oil painting: peinture a l'huile, olgemalde, pintura al oleo, oleo
+    pixel art: pixelkunst
+    stained glass: vitrail, vitraux, buntglas, vitral, vitrales
+    minimalist: minimaliste, minimalistisch, minimalista, epure, schlicht, sencillo
+    busy: charge, chargee, uberladen, recargado, recargada
+    calm: calme, paisible, ruhig, tranquilo, tranquila, sereno
+    chaotic: chaotique, chaotisch, caotico, caotica
+    dreamy: reveur, reveuse, vertraumt, sonador, sonadora
+    romantic: romantique, romantisch, romantico, romantica
+    gloomy: triste, traurig, melancolique, melancolico
+    cold atmosphere: froid, froide, kalt, frio, fria
+    elegant: elegante
+    whimsical: ludique, verspielt, divertido, divertida
+    joyful: joyeux, joyeuse, frohlich, alegre
+    soft lighting: lumiere douce, weiches licht, sanftes licht, luz suave
+    warm lighting: lumiere chaude, warmes licht, luz calida
+    soft focus: flou, floue, verschwommen, unscharf, borroso, borrosa
+    atmospheric perspective: brumeux, brumeuse, neblig, brumoso, brumosa
+    symmetrical: symetrique, symmetrisch, simetrico, simetrica, symetrie, symmetrie, simetria
+    flowing lines: fluide, fluides, fliessend, fliessende, fluido, fluida, fluidas, fluidos
+    asymmetrical: asymetrique, asymmetrisch, asimetrico, asimetrica
+    geometric: geometrique, geometrie, geometrisch, geometrie, geometrico, geometrica, geometria
+    stripes: rayures, streifen, rayas
+    grid: grille, raster, cuadricula
+    circles: cercles, kreise, circulos
+    triangles: dreiecke, triangulos
+    swirling: tourbillons, wirbel, remolinos
+    layered: couches, schichten, capas
+    soft shadows: ombres douces, weiche schatten, sombras suaves
+    high contrast: contraste, kontrast, kontrastreich, contraste fuerte
+    highly detailed: detaille, detaillee, detailliert, detallado, detallada
+"""
+
+# Words that name an aspect without saying which feature ("love the colours"). They resolve to the
+# answered image's tags in the categories listed, as the method asks of its model.
+CATEGORY_WORDS: dict[str, tuple[tuple[str, ...], str]] = {
+    "colors": (
+        ("color", "palette"),
+        "color, colors, coloring, palette, color palette, color scheme, color choice, color choices, tones, hues, "
+        "hue, shades, tints, color combination, color combo, couleurs, couleur, farben, farbe, colores",
+    ),
+    "texture": (("texture",), "texture, textures, surface, surfaces, finish, textur, textura"),
+    "lighting": (("lighting", "shadow"), "lighting, light, lights, illumination, lumiere, licht, luz"),
+    "shadows": (("shadow",), "shadows, shading, shadow, ombres, schatten, sombras"),
+    "composition": (("composition",), "composition, layout, arrangement, structure, komposition, composicion"),
+    "shapes": (("shape",), "shapes, forms, formes, formen, formas"),
+    "patterns": (("pattern",), "pattern, patterns, print, prints, motif, motifs, muster, patron"),
+    "style": (
+        ("movement", "style", "medium", "era"),
+        "style, aesthetic, aesthetics, art style, look, stil, estilo",
+    ),
+    "mood": (
+        ("mood",),
+        "mood, vibe, vibes, atmosphere, feel, feeling, ambience, ambiance, energy, ambiente, stimmung",
+    ),
+    "medium": (("medium", "brushwork"), "medium, technique, materials, technik, tecnica"),
+    "lines": (("line", "brushwork"), "lines, linework, line work, strokes, lignes, linien, lineas"),
+    "brushwork": (("brushwork",), "brushwork, brushstroke work"),
+    "perspective": (("perspective", "framing"), "perspective, angle, viewpoint, point of view, perspektive, perspectiva"),
+    "detail": (("detail",), "detail, details, detailing, detalles"),
+}
+
+# Verdict words that are about one aspect: "garish" judges colours. With no feature named in its
+# clause, such a word acts like that aspect's vague word ("garish" = "the colours are garish").
+ASPECT_CUES = {"garish": "colors", "gaudy": "colors", "clash": "colors", "clashes": "colors", "clashing": "colors"}
+
+# Surface words that judge as they describe ("cluttered" is "busy" said with a frown). The judgement
+# is used only when nothing else in the clause says how the member feels.
+POLARITY_HINTS: dict[str, int] = {
+    "cluttered": -1,
+    "crowded": -1,
+    "overcrowded": -1,
+    "too much going on": -1,
+    "overloaded": -1,
+    "crammed": -1,
+    "cramped": -1,
+    "charge": -1,
+    "messy": -1,
+    "muddy": -1,
+    "murky": -1,
+    "muddy colors": -1,
+    "washed out": -1,
+    "lacking detail": -1,
+    "lacks detail": -1,
+    "simplistic": -1,
+    "blurry": -1,
+    "unfocused": -1,
+    "unfinished": -1,
+    "artificial": -1,
+    "fake": -1,
+    "synthetic": -1,
+    "overprocessed": -1,
+    "plasticky": -1,
+    "empty": -1,
+    "plain": -1,
+    "chaotic": -1,
+    "chaos": -1,
+    "cold": -1,
+    "sterile": -1,
+    "clinical": -1,
+    "chilly": -1,
+    "elegant": 1,
+    "elegance": 1,
+    "graceful": 1,
+    "tasteful": 1,
+    "classy": 1,
+    "harmonious": 1,
+    "harmony": 1,
+    "well balanced": 1,
+    "cohesive": 1,
+    "colors that match": 1,
+    "matching colors": 1,
+}
+
+# Cue phrases: how a member says they like or dislike something. Longer phrases win over the words
+# inside them ("leaves me cold" is a cue, not "cold"), so idioms go here whole.
+POSITIVE_CUES = """
+    love, loved, loves, loving, lovely, luv, like, liked, likes, liking, beautiful, beautifully, beauty,
+    gorgeous, great, nice, nicely, amazing, awesome, stunning, perfect, perfectly, perfection, enjoy,
+    enjoyed, enjoying, enjoyable, adore, adored, fan, appreciate, appreciated, prefer, preferred,
+    wonderful, pleasing, pleasant, fantastic, brilliant, excellent, fabulous, incredible, pretty, cool,
+    cute, charming, delightful, favorite, best, interesting, captivating, superb, works, work, working,
+    worked, satisfying, attractive, appealing, appeals, appeal, impressive, wow, exquisite, magnificent,
+    breathtaking, exciting, excited, good, neat, sweet, dig, digging, resonate, resonates, resonated,
+    match, matches, gorgeously, lovelier, yes, yess, yesss, sublime, divine, stellar, fave, fav,
+    in love with, into it, drawn to, obsessed, obsessed with, more of this, more of, needs, need, needed,
+    could use, fun, adorable, strong, accomplished, masterful, well executed, skillful, compelling,
+    evocative, arresting, lush, engaging, nailed, nails, clever, heaven, favor, favors, favored, don't mind, do not mind, what i look for,
+    what i'm looking for, i look for, appealed, heavenly, my thing, my style, my taste, my aesthetic, my jam, my vibe,
+    make me happy, makes me happy, made me happy, speaks to me, speak to me, moves me,
+    move me, calls to me, chef's kiss, slaps, so good, top notch,
+    gives me life, treat for the eyes, eye candy, refreshing, striking, handled well,
+    wouldn't change a thing, would not change a thing, ok, okay, alright, decent, fine, please,
+    j'adore, adore, aime, aimer, j'aime, magnifique, magnifiques, superbe, superbes, belle, belles, beau,
+    beaux, joli, jolie, jolis, parfait, parfaite, genial, sublime, tres beau, tres belle, mon style,
+    plait, plaisent, me plait,
+    liebe, lieben, mag, mogen, schon, schone, schoner, schones, schonen, wunderschon, wunderschone, toll, tolle, toller, gefallt, gefallen, gefallt mir, perfekt,
+    klasse, herrlich, prima,
+    me encanta, me encantan, encanta, encantan, me gusta, me gustan, gusta, gustan, bonito, bonita,
+    bonitos, bonitas, precioso, preciosa, preciosos, preciosas, hermoso, hermosa, perfecto, perfecta,
+    maravilloso, maravillosa, genial
+"""
+
+NEGATIVE_CUES = """
+    hate, hated, hates, hating, dislike, disliked, dislikes, ugly, boring, bored, bore, bores, bland,
+    dull, harsh, garish, gaudy, tacky, awful, terrible, horrible, bad, worst, worse, meh, annoying,
+    annoyed, overwhelming, overwhelmed, distracting, lifeless, cheap, unnatural, off putting, offputting,
+    jarring, clash, clashes, clashing, unpleasant, painful, hurts, hurt, headache, nauseating, sickening,
+    sloppy, amateurish, amateur, disappointing, disappointed, yuck, ew, eww, gross, mess, unmatched,
+    mismatched, unbalanced, overdone, overkill, overpowering, overbearing, loud, ruin, ruins, ruined,
+    spoils, weak, poor, poorly, confusing, generic, cliche, cliched, soulless, dated, eyesore,
+    irritating, unappealing, unattractive, forgettable, hideous, repulsive, wrong, too much, too many,
+    can't stand, cannot stand, cant stand, not for me, isn't for me, is not for me, not my thing,
+    not my style, not my taste, not my cup of tea, no thanks, no thank you, don't care for,
+    do not care for, turns me off, turn off, put off, puts me off, strains, not a fan, nothing special,
+    uninspired, uninspiring, pointless, lazy, leaves me cold, left me cold, leave me cold,
+    does nothing for me, do nothing for me, did nothing for me, doesn't do it for me, not into,
+    falls flat, fall flat, gag, makes me gag, hurts my eyes, gives me a headache, give me a headache, gives me headaches, give me headaches, nah, nope, yikes, ugh,
+    overrated, overused, played out, kitsch, kitschy, gimmick, gimmicky, tired, tiresome,
+    dizzying, dizzy, nauseous, rigid, stiff, depressing, dead, heavy handed, try hard, trying too hard,
+    pass, skip, feels heavy, looks heavy, a bit heavy, turn me off,
+    a bit much, bit much, a little much, much too, get rid of, lose the, ditch the, least favorite,
+    bother, bothers, bothered, forced, shallow, predictable, excessive, marred, marred by, stale, derivative,
+    clumsy, awkward, muddled, lackluster, underwhelming, tedious, grating, stresses me out, stressful,
+    overwrought, less so, not feeling, not feelin, not sure about, unsure about, not convinced, not convinced by, on the fence about,
+    deteste, detester, je deteste, horrible, moche, moches, ennuyeux, ennuyeuse, laide,
+    agressif, agressive, non merci, bof, nein danke, no gracias,
+    hasse, hassen, hasslich, langweilig, furchtbar, schrecklich, grell, nervig, kitschig,
+    odio, odia, feo, fea, feos, feas, aburrido, aburrida, horrible, horroroso, no me gusta, no me gustan,
+    cansino
+"""
+
+NEGATORS = """
+    not, no, never, nor, neither, hardly, barely, don't, doesn't, didn't, isn't, aren't, wasn't,
+    weren't, can't, cannot, couldn't, won't, wouldn't, shouldn't, haven't, hasn't, dont, doesnt,
+    didnt, isnt, arent, wasnt, werent, cant, wont, wouldnt, havent, hasnt, ain't, nothing, none,
+    n, ne, pas, jamais, nicht, kein, keine, keinen, nie, nunca, tampoco, ni
+"""
+
+# Negators that follow what they negate ("mag ich nicht", "j'aime pas"): checked after a cue when
+# nothing before it negates it.
+POST_NEGATORS = "nicht, pas"
+
+# These flip a feature they stand before ("less grain", "teal instead of yellow") but no cue.
+FEATURE_NEGATORS = """
+    less, fewer, without, instead of, rather than, free of, more than, better than, than, apart from,
+    except for, other than,
+    moins de, sans, weniger, ohne, menos, sin, en vez de, en lugar de, plutot que, statt, anstatt
+"""
+
+# A complaint about something missing: a negative cue that also negates what follows, so
+# "it lacks contrast" comes out as contrast liked.
+LACK_WORDS = "lack, lacks, lacking, lack of, lacking in, missing, absence of, devoid of, manque, fehlt, falta"
+
+# A wish: the member wants what follows ("I wish it had more purple"), or wants it gone when a
+# negator follows ("I wish it wasn't so abstract").
+WISH_WORDS = """
+    wish, wished, hoped, hope, if only, would love, i'd love, would like, i'd like, would be better with,
+    would be perfect with, should have, should be, could be, needs more, need more, want more,
+    would prefer, i'd prefer, i'd rather, would rather, rather see, rather have, give me, i want,
+    i'd take, i would take,
+    j'aimerais, je voudrais, ich wunschte, ich hatte gern, ojala, me gustaria, quisiera
+"""
+
+# Too / excessively: a complaint about the amount of what follows. Negated ("not too busy") it is
+# no verdict at all.
+EXCESS_WORDS = "too, overly, excessively, trop, zu, allzu, demasiado, demasiada, demasiados, demasiadas"
+
+# Sarcasm: a phrase that turns the praise around it into a complaint ("Oh great, another gradient.
+# How original."). Only fixed formulas, so plain praise is never read as irony.
+SARCASM_MARKERS = """
+    oh great another, oh good another, oh joy another, oh wonderful another, great another, yay another,
+    how original, so original, very original, never seen that before, never seen this before,
+    what a surprise, just what i needed, just what the world needs, yeah right, said no one,
+    said nobody
+"""
+
+# A sentence with one of these words talks to the machine, not about taste ("ignore the
+# instructions and ...", "Assistant: Liked Art Features: ..."): the lexicon skips it whole, and the
+# model backends receive it as quoted data (see engine.extraction.sanitize_comment).
+INJECTION_WORDS = """
+    instruction, instructions, prompt, ignore, disregard, system, assistant, output, pretend,
+    you are now, as an ai, jailbreak, liked art features, disliked art features, override
+"""
+
+# A lone "no" after a list is a verdict on it ("pastels + bokeh = no"), not a negation.
+VERDICT_NEGATORS = "no, nein, non, nope"
+# ... and these only when nothing but function words stand with them ("absolutely not").
+BARE_VERDICT_NEGATORS = "not, never, nicht, pas, nunca, jamais"
+
+# "not X enough" and "X isn't enough" ask for more X.
+ENOUGH_WORDS = "enough, assez, genug, suficiente, suficientemente"
+
+# Phrases that only look like cues: "feels like" compares, it does not approve.
+NEUTRAL_PHRASES = """
+    feels like, feel like, felt like, looks like, look like, looked like, seems like, seem like,
+    sounds like, more like, kind of like, kinda like, sort of like, something like, just like, i guess,
+    work of art, works of art, artwork, artworks, art work, in terms of, color of, pretty much,
+    look at, to look at, no matter, no idea, like a, like an, remind me of, reminds me of, reminiscent of,
+    pretty sure, good at, for ages, for hours, best part
+"""
+
+# A word that ends a clause and starts one that, without its own cue, means the opposite.
+CONTRAST_WORDS = {
+    "but",
+    "though",
+    "although",
+    "however",
+    "yet",
+    "whereas",
+    "except",
+    "nevertheless",
+    "nonetheless",
+    "tho",
+    "mais",
+    "aber",
+    "pero",
+    "sino",
+    "doch",
+}
+
+# Words allowed between a negator and the feature it negates ("not the grain", "no more neon").
+FILLERS = set(
+    """
+    the a an any so that this these those much more very of such really as quite all its it's is are was
+    were be been too overly enough some big huge particular particularly them it in with lot lots bit
+    little kind sort kinda at those fan for me my on about lot anything everything le la les l un une des du
+    de der die das
+    den dem ein eine el los las una del al
+    """.split()
+)
+
+# Function words: a comment made of nothing but these, cues and emoji is a bare verdict ("love this
+# one!", "yes."), which stands for the whole image. Any other word means the member said something
+# more specific that we may not understand, and then we guess nothing.
+STOPWORDS = set(
+    """
+    i i'm im i've ive i'd id me my mine we us our you your it it's its this that these those one ones
+    thing here there is are was were be been being am do does did so such very really quite just
+    totally absolutely honestly literally actually simply pretty rather somewhat kinda kind sort of a an
+    the and or to at in on for with about all as at by from up out what how wow oh ah omg lol haha
+    hmm well still again whole overall entire piece picture image work art one's much more most
+    feel feels look looks seem seems find found think thought say whatever stuff bit lot something make
+    makes made
+    c'est cest c est tres ca ce cette je moi mon ma le la les un une des et pour est
+    das ist ich es mir mich mein sehr und der die ein eine zu
+    es lo la el me mi muy y que un una
+    """.split()
+)
+
+# Common misspellings of verdict words, which typo mending leaves alone on purpose (see
+# Lexicon.correct): written out, so a misspelt verdict is understood without guessing at verdicts.
+MISSPELLINGS = {
+    "beatiful": "beautiful", "beautifull": "beautiful", "beutiful": "beautiful", "beautful": "beautiful",
+    "butiful": "beautiful", "awsome": "awesome", "awesom": "awesome", "gorgous": "gorgeous",
+    "gorgeus": "gorgeous", "amazng": "amazing", "amzing": "amazing", "stuning": "stunning",
+    "favorit": "favorite", "favourit": "favorite", "intresting": "interesting", "intersting": "interesting",
+    "lovley": "lovely", "lovly": "lovely", "prety": "pretty", "perfact": "perfect", "boaring": "boring",
+    "borring": "boring", "ugley": "ugly", "horible": "horrible", "terible": "terrible", "disgusting": "gross",
+    "dissapointing": "disappointing", "dislke": "dislike", "hte": "the", "teh": "the", "luv": "love", "lov": "love",
+    "mutch": "much", "realy": "really", "relly": "really", "rly": "really", "alot": "lot", "cant": "can't",
+}
+
+# Ordinary English words one letter away from a table word: never "corrected" as typos.
+# Found by running the mender over a large English text and keeping the real words it changed.
+REAL_WORDS = set(
+    """
+    bright matter matters lighter rather spare plane shady flower flowers winter mellow during sample
+    samples pointing pointed loading loaded locking lightning native string strings smoothing course
+    courses fairly friction battery bridge bridges though thorough picked ragged ranking radical radian
+    median solver dropping stokes starts stripped titles tailed victor turkish splitter slashes outside
+    neural forums fermat degraded denser chroma angeles analogy ambient closer closed closes spacer
+    scaler surfaced refine minima modula extrema growing leaving printing calling switch writer winner
+    planted feeding forget others simpler darling stared staring sharing breaks brings having losing
+    linked existing noting writes stores states tables things thinks flavors branches planes worker
+    """.split()
+)
+
+_EMOJI_POSITIVE = set("❤♥😍🥰😻👍🔥✨💯🤩😊💖💕💙💜💚🧡💛🖤😀😄😁🙌👏🌟💗😌🤗🎉💘😘🥳")
+_EMOJI_NEGATIVE = set("👎🤮🤢😡😠😒🙄💩😬😕😞😖🥱😣😫😴😐😵😢😑")
+_HARD_BREAKS = {".", "!", "?", ";", ":", "…", "¡", "¿"}
+_SOFT_BREAKS = {",", "(", ")", "—", "–", "-", "/", '"', "“", "”", "«", "»", "+", "="}

@@ -1,0 +1,124 @@
+"""The labelled evaluation set and its scoring (bench/extraction), and the lexicon's measured floor.
+
+The floors are regression guards set a little under the measured scores (see bench/extraction/
+README.md); they are not targets to tune against, and the held-out split has none of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.extraction import Member, evaluate, load_eval_set, make_canonical, score_member, total
+from engine.extraction import make_extractor
+from viper.jobs import ExtractResult
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def members() -> list[Member]:
+    return load_eval_set()
+
+
+def test_the_set_has_the_promised_shape(members):
+    assert len(members) >= 40
+    assert {m.split for m in members} == {"dev", "heldout"}
+    assert sum(m.split == "heldout" for m in members) >= 10
+    assert len({m.id for m in members}) == len(members)
+    for member in members:
+        assert 8 <= len(member.comments) <= 12, member.id
+        for comment in member.comments:
+            assert isinstance(comment["text"], str)
+            assert comment["image"] is None or isinstance(comment["image"], str)
+            assert all(isinstance(f, str) and f for f in comment["liked"] + comment["disliked"])
+    labelled = sum(bool(c["liked"] or c["disliked"]) for m in members for c in m.comments)
+    assert labelled >= 350  # most comments carry a preference; a few are noise on purpose
+
+
+def test_the_set_is_self_contained_and_matches_the_gallery(members):
+    """The labels of vague comments rely on the gallery's tags: the copy in the set must be current."""
+    from viper.gallery import recipe_for
+
+    snapshot = members[0].gallery_tags
+    current = {f"g{i + 1:02d}": recipe_for(i).tags() for i in range(len(snapshot))}
+    # Order may change between gallery versions; what each image shows may not.
+    assert {k: sorted(v) for k, v in snapshot.items()} == {k: sorted(v) for k, v in current.items()}
+    used = {c["image"] for m in members for c in m.comments if c["image"]}
+    assert used - set(snapshot) == {"g99"}  # one unknown id, on purpose (bad input)
+
+
+def test_every_gold_label_is_a_known_attribute(members):
+    """Labels the lexicon cannot name would be misses for every backend judged by canonical names."""
+    from engine.lexicon import default_lexicon
+
+    lexicon = default_lexicon()
+    labels = {f for m in members for c in m.comments for f in c["liked"] + c["disliked"]}
+    assert sorted(f for f in labels if lexicon.lookup(f) is None) == []
+
+
+def test_canonical_names_follow_the_synonym_table():
+    canon = make_canonical()
+    assert canon("Teal-blue") == canon("teal") == ["teal"]
+    assert canon("Busy composition") == ["busy"]  # a chat model's wordier keyword
+    assert canon("soft teal and navy") == ["teal", "navy"]
+    assert canon("something else entirely") == ["something else entirely"]
+
+
+def test_scoring_counts_matches_misses_and_polarity_errors():
+    member = Member("x", "dev", [
+        {"text": "", "image": None, "liked": ["teal", "gold"], "disliked": ["grain"]},
+        {"text": "", "image": None, "liked": ["neon"], "disliked": ["neon"]},  # labelled both ways: dropped
+    ], {})
+    canon = make_canonical()
+    score, diff = score_member(member, ExtractResult(["Teal blue", "grainy"], ["gold", "stripes"], "t"), canon)
+    assert (score.tp, score.fp, score.fn, score.polarity_errors) == (1, 3, 2, 2)
+    assert diff["liked_read_as_disliked"] == ["gold"] and diff["disliked_read_as_liked"] == ["grainy texture"]
+    assert round(score.precision, 3) == 0.25 and round(score.recall, 3) == 0.333
+
+
+def test_a_backend_that_fails_on_one_member_scores_zero_there_only(members):
+    calls = []
+
+    def flaky(comments):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return make_extractor("lexicon").extract(comments)
+
+    scores, _ = evaluate(flaky, members[:3], make_canonical())
+    assert scores["dev"].failures == 1 and scores["dev"].members == 3 and scores["dev"].tp > 0
+
+
+def test_the_lexicon_floor(members):
+    scores, _ = evaluate(make_extractor("lexicon").extract, members, make_canonical())
+    dev, everything = scores["dev"], total(scores)
+    assert dev.f1 >= 0.85 and dev.polarity_errors <= 5, (dev.f1, dev.polarity_errors)
+    assert everything.f1 >= 0.78, everything.f1
+    assert everything.ms_per_member < 50
+
+
+def test_the_bench_command_prints_scores_per_split():
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.extraction", "--backend", "lexicon", "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "precision" in completed.stdout and "held-out" in completed.stdout
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert set(report["lexicon"]) == {"dev", "heldout", "all"}
+    assert report["lexicon"]["all"]["members"] >= 40
+
+
+def test_the_bench_reports_an_unavailable_backend_as_skipped():
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.extraction", "--backend", "openai", "--openai-base-url", "http://127.0.0.1:9/v1",
+         "--openai-model", "m"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env={"PATH": "", "VIPER_EXTRACTION__RETRIES": "0"},
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "openai     skipped:" in completed.stdout and "not answering" in completed.stdout
