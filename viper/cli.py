@@ -4,6 +4,7 @@
     viper bot | viper worker      the two processes separately (production: workers on GPU hosts)
     viper imagine "prompt" ...    one image through the same queue and profile store
     viper extract FILE            liked/disliked features from a JSON list of comments
+    viper gallery build           render the onboarding gallery with the configured model
 """
 
 from __future__ import annotations
@@ -220,39 +221,135 @@ def cmd_imagine(args: argparse.Namespace) -> int:
 # -- extract ------------------------------------------------------------------------------------
 
 
-def cmd_extract(args: argparse.Namespace) -> int:
-    from engine.extraction import make_extractor
+def _extract_comments(items: list, settings: Settings) -> list:
+    """The JSON entries as `Comment`s, resolving gallery ids and checking image files up front.
+
+    Nothing here stops the run: an entry without a comment string is skipped, an unknown image id
+    or an image that does not open leaves its comment as text only, each with a warning on stderr,
+    so one bad entry never costs the member's other comments.
+    """
     from viper import jobs
+
+    gallery, gallery_error = None, None
+    comments = []
+    for number, item in enumerate(items, 1):
+        if not isinstance(item, dict) or not isinstance(item.get("comment"), str):
+            print(f"warning: entry {number}: skipped, it has no \"comment\" string: {str(item)[:80]}", file=sys.stderr)
+            continue
+        image = item.get("image")
+        image = str(image).strip() if image is not None else ""
+        comment = jobs.Comment(text=item["comment"], image_id=image or None)
+        if image and Path(image).is_file():
+            if _image_opens(image):
+                comment.image_path = image
+            else:
+                print(f"warning: entry {number}: {image} is not an image that opens; reading the comment alone", file=sys.stderr)
+        elif image:
+            if gallery is None and gallery_error is None:
+                try:
+                    from viper.app import open_gallery
+
+                    gallery = open_gallery(settings)
+                except ViperError as e:
+                    gallery_error = e.message
+            entry = gallery.get(image) if gallery is not None else None
+            if entry is None:
+                why = f"the gallery cannot be opened ({gallery_error})" if gallery_error else "no gallery image or file has it"
+                print(f"warning: entry {number}: unknown image {image!r} ({why}); reading the comment alone", file=sys.stderr)
+            else:
+                comment.image_tags, comment.image_path = list(entry.tags), str(entry.path)
+        comments.append(comment)
+    return comments
+
+
+def _image_opens(path: str) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.verify()
+        return True
+    except Exception:  # Pillow raises many types for a broken file; all mean "not usable"
+        return False
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    """Print {"liked": [...], "disliked": [...]} as the last line of stdout; everything else goes to stderr."""
+    from engine.extraction import extractor_from_settings
 
     settings = _settings(args)
     try:
         items = json.loads(Path(args.file).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as e:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         print(f"error: cannot read {args.file}: {e}", file=sys.stderr)
         return 2
     if not isinstance(items, list):
         print(f"error: {args.file} must hold a JSON list of {{\"comment\": ..., \"image\": ...}}", file=sys.stderr)
         return 2
-    gallery = None
-    with contextlib.suppress(ViperError):
-        from viper.app import open_gallery
-
-        gallery = open_gallery(settings)
-    comments = []
-    for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("comment"), str):
-            print(f"warning: skipping an entry without a \"comment\" string: {item!r}", file=sys.stderr)
-            continue
-        image = item.get("image")
-        entry = gallery.get(str(image)) if (gallery and image is not None) else None
-        comments.append(jobs.Comment(
-            text=item["comment"], image_id=entry.id if entry else (str(image) if image is not None else None),
-            image_tags=list(entry.tags) if entry else [],
-            image_path=str(entry.path) if entry else (str(image) if image and Path(str(image)).exists() else None),
-        ))
-    extractor = make_extractor(args.backend or settings.extraction.backend)
+    comments = _extract_comments(items, settings)
+    extractor = extractor_from_settings(settings.extraction, args.backend or None)
     result = extractor.extract(comments)
-    print(json.dumps({"liked": result.liked, "disliked": result.disliked}, ensure_ascii=False))
+    print(f"{len(comments)} comments read by {result.backend} {result.backend_version}", file=sys.stderr)
+    print(json.dumps({"liked": result.liked, "disliked": result.disliked}, ensure_ascii=False), flush=True)
+    return 0
+
+
+# -- gallery build ------------------------------------------------------------------------------
+
+
+def cmd_gallery_build(args: argparse.Namespace) -> int:
+    """Render the onboarding gallery with the configured model, resumably, and say how to use it."""
+    from engine.gallery_build import build_gallery, format_duration, load_prompts
+    from engine.generation import GenerationDefaults
+    from engine.sdxl import load_generator
+
+    if args.limit is not None and args.limit < 1:
+        print("error (limit): --limit must be 1 or more", file=sys.stderr)
+        return 2
+    settings = _settings(args)
+    e = settings.engine
+    out = Path(args.out) if args.out else settings.storage.data_dir / "gallery-model"
+    prompts = load_prompts(args.prompts)  # before the model loads: a broken list fails in a second
+    print(f"loading model {e.model} ...", file=sys.stderr, flush=True)
+    generator = load_generator(
+        e.model, device=e.device, dtype=e.dtype, refiner=e.refiner or None, cache_dir=e.cache_dir or None,
+        defaults=GenerationDefaults(
+            steps=e.steps, guidance=e.guidance, width=e.width, height=e.height, max_side=e.max_side,
+        ),
+    )
+    if generator.is_tiny:
+        print(
+            "note: [engine] model is \"tiny\", the random-weight test model: these images are noise, "
+            "useful only to try the command.",
+            file=sys.stderr,
+        )
+    count = min(len(prompts), args.limit) if args.limit else len(prompts)
+    print(f"rendering {count} images into {out} (already rendered ones are kept)", flush=True)
+
+    def show(event) -> None:
+        text = event.prompt.text if len(event.prompt.text) <= 48 else event.prompt.text[:47] + "…"
+        head = f"[{event.index}/{event.total}] {event.prompt.id}"
+        if event.phase == "skip":
+            print(f"{head}  already rendered", flush=True)
+        elif event.phase == "start":
+            print(f"{head}  {text} ", end="", flush=True)
+        else:
+            print(f"{event.seconds:.1f} s, ETA {format_duration(event.eta_seconds)}", flush=True)
+
+    try:
+        gallery = build_gallery(
+            generator, prompts, out, seed=args.seed, steps=args.steps, size=args.size, limit=args.limit,
+            restart=args.restart, on_progress=show,
+        )
+    except KeyboardInterrupt:
+        print(f"\ninterrupted; the images finished so far are kept in {out}: run the same command to resume",
+              file=sys.stderr)
+        return 130
+    folder = out.resolve()
+    print(f"\ndone: {len(gallery)} images in {folder}")
+    print("To onboard members with it, set in config.toml:\n")
+    print(f'[gallery]\npath = "{folder}"\n')
+    print(f"or the environment variable VIPER_GALLERY__PATH={folder}")
     return 0
 
 
@@ -289,8 +386,26 @@ def build_parser() -> argparse.ArgumentParser:
 
     e = sub.add_parser("extract", help="extract liked/disliked features from a JSON list of comments")
     e.add_argument("file", help='JSON list of {"comment": ..., "image": optional gallery id or image path}')
-    e.add_argument("--backend", help="extraction backend (default: [extraction] backend)")
+    e.add_argument("--backend", choices=("lexicon", "vpe", "openai"), help="extraction backend (default: [extraction] backend)")
     e.set_defaults(func=cmd_extract)
+
+    g = sub.add_parser("gallery", help="manage the onboarding gallery")
+    gsub = g.add_subparsers(dest="gallery_command", required=True, metavar="ACTION")
+    b = gsub.add_parser(
+        "build",
+        help="render the gallery with the configured model from the curated prompt list (resumable)",
+        description="Render the onboarding gallery with [engine] model. Run it again to resume after an "
+        "interruption; images already rendered with the same settings are kept.",
+    )
+    b.add_argument("--out", help="folder to write (default: <data_dir>/gallery-model)")
+    b.add_argument("--steps", type=int, help="denoising steps (default: [engine] steps)")
+    b.add_argument("--size", type=int, help="image side in pixels, a multiple of 8 (default: the model's native size)")
+    b.add_argument("--seed", type=int, default=0, help="base seed; each image's seed derives from it and its id (default 0)")
+    b.add_argument("--limit", type=int, help="use only the first N prompts")
+    b.add_argument("--prompts", help="a prompt list of your own, in the format of engine/gallery_prompts.toml")
+    b.add_argument("--restart", "--force", dest="restart", action="store_true",
+                   help="delete the images an earlier build left in the folder and start over (needed to change settings)")
+    b.set_defaults(func=cmd_gallery_build)
     return p
 
 

@@ -5,29 +5,41 @@ members with no GPU, no network and no model weights. Every image comes from a s
 pattern, a named palette, a few finishing touches) and its tags are derived from that recipe, so they
 are true by construction: an image tagged "teal" contains teal, one tagged "symmetrical" is drawn
 symmetrically. Those tags matter: when a member writes something vague such as "love the colours",
-the extractor resolves it to the tags of the image they answered.
+the extractor resolves it to the tags of the image they answered. The default is 50 images (the
+method's public demo shows about 50), drawn in a few seconds at first start.
+
+Tags come in two kinds. Those of a pattern, a palette or a finish hold for every pairing the
+pattern accepts (`Pattern.fits`). Those that depend on the pairing (contrast, "busy",
+"minimalist", "dark palette") and the mood words, the least objective of all, are written per
+curated recipe, and each mood follows a stated rule (see `MOODS`); tests/test_gallery.py measures
+every one of them on the pixels of all 50 images.
 
 Operators can replace the art with their own folder holding a `manifest.json` of the same shape and
-point the bot at it; `load_gallery` validates such a folder and fails with a message that names the
-file at fault.
+point the bot at it (`[gallery] path`), for instance a gallery rendered by the model itself with
+`viper gallery build` (engine/gallery_build.py). `load_gallery` validates such a folder and fails
+with a message that names the file at fault.
 
-Manifest shape (a JSON list, one object per image)::
+Manifest shape: a JSON list, one object per image::
 
     [{"id": "g01", "file": "g01.png", "prompt": "Concentric rings ...", "tags": ["teal", ...]}, ...]
-"""
 
+or an object with that list under "images" and, optionally, a header beside it ("generator": how
+the images were made, "total" and "complete": how far a build got).
+"""
 from __future__ import annotations
 
 import contextlib
 import hashlib
 import io
 import json
+import logging
 import math
 import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +48,13 @@ from PIL import Image, ImageDraw, ImageFilter
 from viper.errors import InvalidArgument, ViperError
 
 __all__ = [
+    "CURATED",
+    "DEFAULT_COUNT",
     "GENERATOR_VERSION",
+    "ID_PATTERN",
     "IMAGE_SIZE",
     "MANIFEST_NAME",
+    "MOODS",
     "PALETTES",
     "PATTERNS",
     "Gallery",
@@ -48,17 +64,25 @@ __all__ = [
     "load_gallery",
     "recipe_for",
     "render_image",
+    "write_atomic",
 ]
+
+log = logging.getLogger("viper.gallery")
 
 MANIFEST_NAME = "manifest.json"
 IMAGE_SIZE = 512
-# Bump when a change to the recipes or renderers alters any image. It is part of each image's seed
-# and is recorded in the folder, so an upgrade redraws every image instead of pairing old pictures
-# with new tags.
-GENERATOR_VERSION = 1
+# Bump when a change to the recipes or renderers alters any image. It is recorded in the folder, so
+# an upgrade redraws every image instead of pairing old pictures with new tags. (Version 2 grew the
+# curated list from 24 to 50 recipes and changed the pairings past it.)
+GENERATOR_VERSION = 2
+# The namespace of the per-image random seeds. It stays fixed across versions, so an image whose
+# recipe and renderer did not change comes back byte for byte after an upgrade's redraw, and
+# members who commented on it before see the same picture.
+_SEED_EPOCH = 1
+DEFAULT_COUNT = 50
 _VERSION_FILE = ".generator-version"
 MAX_COUNT = 500
-_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -77,10 +101,16 @@ class GalleryImage:
 
 @dataclass
 class Gallery:
-    """An ordered set of onboarding images loaded from one folder."""
+    """An ordered set of onboarding images loaded from one folder.
+
+    `header` holds the manifest's optional top-level keys besides the images: a gallery rendered by
+    `viper gallery build` records there the model and settings that made it and whether it is
+    complete; the procedural gallery and plain operator lists have none.
+    """
 
     directory: Path
     images: list[GalleryImage]
+    header: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._by_id = {image.id: image for image in self.images}
@@ -132,8 +162,13 @@ def load_gallery(directory: Path | str) -> Gallery:
         raise ViperError(
             f"gallery manifest {manifest_path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
         ) from exc
+    header: dict = {}
     if isinstance(data, dict) and isinstance(data.get("images"), list):
-        data = data["images"]  # tolerate {"images": [...]}, a shape operators tend to write
+        # {"images": [...]}: a shape operators tend to write, and the one `viper gallery build`
+        # writes with a header beside the images.
+        header = {key: value for key, value in data.items() if key != "images"}
+        data = data["images"]
+        _check_header(manifest_path, header)
     if not isinstance(data, list):
         raise ViperError(f"gallery manifest {manifest_path} must hold a JSON list of image entries")
     if not data:
@@ -148,7 +183,7 @@ def load_gallery(directory: Path | str) -> Gallery:
             raise ViperError(f"{where}: expected an object with id, file, prompt and tags")
         image_id = entry.get("id")
         file_name = entry.get("file")
-        if not isinstance(image_id, str) or not _ID_PATTERN.match(image_id):
+        if not isinstance(image_id, str) or not ID_PATTERN.match(image_id):
             raise ViperError(f"{where}: 'id' must be a short string of letters, digits, '-', '_' or '.'")
         if image_id in seen:
             raise ViperError(f"{where}: duplicate id {image_id!r}")
@@ -168,14 +203,32 @@ def load_gallery(directory: Path | str) -> Gallery:
             raise ViperError(f"{where} ({image_id}): image file not found: {path}")
         clean_tags = list(dict.fromkeys(t.strip() for t in tags if t.strip()))
         images.append(GalleryImage(id=image_id, path=path, prompt=prompt.strip(), tags=clean_tags))
-    return Gallery(directory=directory, images=images)
+    if header.get("complete") is False:
+        log.warning(
+            "gallery %s is incomplete: %d of %s images rendered; run `viper gallery build --out %s` to finish it",
+            directory, len(images), header.get("total", "?"), directory,
+        )
+    if isinstance(header.get("generator"), dict) and header["generator"].get("tiny"):
+        log.warning("gallery %s was rendered by the tiny test model: its images are noise, not pictures", directory)
+    return Gallery(directory=directory, images=images, header=header)
+
+
+def _check_header(manifest_path: Path, header: dict) -> None:
+    """Type-check the optional keys `viper gallery build` writes; other keys are left to their owner."""
+    if "generator" in header and not isinstance(header["generator"], dict):
+        raise ViperError(f"gallery manifest {manifest_path}: 'generator' must be an object")
+    if "complete" in header and not isinstance(header["complete"], bool):
+        raise ViperError(f"gallery manifest {manifest_path}: 'complete' must be true or false")
+    total = header.get("total")
+    if total is not None and (isinstance(total, bool) or not isinstance(total, int) or total < 0):
+        raise ViperError(f"gallery manifest {manifest_path}: 'total' must be a whole number")
 
 
 # --------------------------------------------------------------------------------------------------
 # Generating the default gallery
 
 
-def ensure_gallery(directory: Path | str, *, count: int = 24) -> Gallery:
+def ensure_gallery(directory: Path | str, *, count: int = DEFAULT_COUNT) -> Gallery:
     """Create the generated gallery in `directory` where missing and return it.
 
     Idempotent and cheap on the second call: only missing images are drawn (all of them after an
@@ -205,7 +258,7 @@ def ensure_gallery(directory: Path | str, *, count: int = 24) -> Gallery:
         file_name = f"{image_id}.png"
         path = directory / file_name
         if redraw or not path.is_file():
-            _write_atomic(path, _png_bytes(render_image(image_id, recipe)))
+            write_atomic(path, _png_bytes(render_image(image_id, recipe)))
         entries.append({"id": image_id, "file": file_name, "prompt": recipe.prompt(), "tags": recipe.tags()})
 
     manifest = (json.dumps(entries, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
@@ -215,9 +268,9 @@ def ensure_gallery(directory: Path | str, *, count: int = 24) -> Gallery:
     except OSError:
         current = None
     if current != manifest:
-        _write_atomic(manifest_path, manifest)
+        write_atomic(manifest_path, manifest)
     if redraw:
-        _write_atomic(version_path, f"{GENERATOR_VERSION}\n".encode())
+        write_atomic(version_path, f"{GENERATOR_VERSION}\n".encode())
     return load_gallery(directory)
 
 
@@ -225,7 +278,7 @@ def _image_id(index: int) -> str:
     return f"g{index + 1:02d}"
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes) -> None:
     """Write through a temporary file and rename, so a crash or a second process never leaves half a PNG."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -245,7 +298,7 @@ def _png_bytes(image: Image.Image) -> bytes:
 
 
 def _seed(image_id: str) -> int:
-    digest = hashlib.sha256(f"viper-gallery/{GENERATOR_VERSION}/{image_id}".encode()).digest()
+    digest = hashlib.sha256(f"viper-gallery/{_SEED_EPOCH}/{image_id}".encode()).digest()
     return int.from_bytes(digest[:8], "little")
 
 
@@ -271,6 +324,11 @@ class Palette:
 
     def all_rgb(self) -> np.ndarray:
         return np.array([c for _, c in self.colours], dtype=np.float32) / 255.0
+
+    @property
+    def ground_luminance(self) -> float:
+        """Relative luminance (Rec. 709 weights on the 0..1 values) of colour 0, the ground."""
+        return float(self.rgb(0) @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32))
 
     def __len__(self) -> int:
         return len(self.colours)
@@ -398,7 +456,7 @@ PALETTES: dict[str, Palette] = {
         ),
         _p(
             "night_gold",
-            ("dark palette",),
+            (),
             ("navy", (16, 24, 60)),
             ("gold", (218, 172, 60)),
             ("ivory", (246, 240, 222)),
@@ -412,6 +470,32 @@ PALETTES: dict[str, Palette] = {
             ("yellow", (255, 208, 20)),
             ("black", (20, 20, 20)),
         ),
+        _p(
+            "ember",
+            ("warm colors",),
+            ("black", (10, 6, 6)),
+            ("crimson", (178, 20, 40)),
+            ("burnt orange", (214, 90, 16)),
+            ("amber", (255, 190, 40)),
+        ),
+        _p(
+            "sepia",
+            ("muted colors",),
+            ("ivory", (244, 236, 216)),
+            ("beige", (214, 190, 150)),
+            ("sepia", (124, 80, 36)),
+            ("brown", (68, 42, 22)),
+        ),
+        _p(
+            "storm",
+            ("muted colors",),
+            ("slate gray", (92, 104, 118)),
+            ("charcoal", (54, 56, 62)),
+            ("navy", (24, 30, 52)),
+            ("black", (10, 10, 12)),
+        ),
+        # Two colours only: the checkerboard shows no more, and "limited palette" must stay true.
+        _p("duo", ("limited palette",), ("indigo", (48, 34, 112)), ("peach", (252, 204, 164))),
     )
 }
 
@@ -959,6 +1043,113 @@ def _plaid(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
     return _to_image(rgb * shade)
 
 
+def _pointillism(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    """Dabs of pure colour on bare paper; regions of the scene favour one colour, and a share of
+    dabs borrows a neighbouring one, the optical mixing the pointillists relied on."""
+    big = size * _SS
+    image = Image.new("RGB", (big, big), pal.rgb255(0))
+    draw = ImageDraw.Draw(image)
+    accents = len(pal) - 1
+    field = _noise(rng, 64, octaves=3, base=2)
+    count = 5200
+    xs, ys = rng.uniform(0, big, count), rng.uniform(0, big, count)
+    radii = big * rng.uniform(0.0045, 0.0075, count)
+    borrow = rng.random(count) < 0.18
+    shift = rng.integers(1, max(2, accents), count)
+    for x, y, r, b, k in zip(xs.tolist(), ys.tolist(), radii.tolist(), borrow.tolist(), shift.tolist()):
+        region = min(int(field[int(y / big * 63), int(x / big * 63)] * accents), accents - 1)
+        colour = 1 + ((region + k) % accents if b else region)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=pal.rgb255(colour))
+    return _downsample(image, size)
+
+
+def _sunburst(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    """Shafts of light fanning out from a source: a radial ramp from the palette's darkest colour
+    (far) to its brightest (at the source), pushed brighter along each ray."""
+    x, y = _coords(size)
+    sx, sy = rng.uniform(-0.35, 0.35), rng.uniform(-0.85, -0.45)
+    r = np.sqrt((x - sx) ** 2 + (y - sy) ** 2)
+    theta = np.arctan2(y - sy, x - sx)
+    rays = int(rng.integers(9, 15))
+    phase = rng.uniform(0, 2 * math.pi)
+    wobble = 0.35 * _noise_1d(rng, 720, octaves=3, base=4)[((theta + math.pi) / (2 * math.pi) * 719).astype(np.int64)]
+    shaft = _smoothstep(0.35, 0.75, np.cos(rays * theta + phase + wobble))
+    t = np.clip((1.6 - r) / 1.3, 0.0, 1.0)  # beyond 1.6 from the source: the darkest colour, flat
+    t = np.clip(t + 0.22 * shaft * t, 0.0, 1.0)
+    by_light = pal.all_rgb()[np.argsort(pal.all_rgb() @ np.array([0.2126, 0.7152, 0.0722], dtype=np.float32))]
+    rgb = _ramp(t, by_light)
+    core = np.exp(-(r**2) / 0.015)[..., None]  # a white-hot core, so the source glows on any palette
+    rgb = rgb * (1.0 - 0.7 * core) + np.maximum(by_light[-1], 0.95) * 0.7 * core
+    return _to_image(rgb).filter(ImageFilter.GaussianBlur(1.0))
+
+
+def _hatching(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    """Pen hatching: the darker a region of an unseen landscape of tones, the more layers of
+    parallel strokes cross it (diagonal, then the other diagonal, then horizontal)."""
+    big = size * _SS
+    x, y = _coords(big)
+    tone = np.asarray(Image.fromarray(_noise(rng, size, octaves=3, base=2)).resize((big, big), Image.Resampling.BILINEAR))
+    wobble = 0.004 * (_noise(rng, size, octaves=2, base=6) - 0.5)
+    wobble = np.asarray(Image.fromarray(wobble.astype(np.float32)).resize((big, big), Image.Resampling.BILINEAR))
+    pitch = 0.026
+    inks = pal.all_rgb()[1:]
+    rgb = np.broadcast_to(pal.rgb(0), (big, big, 3)).copy()
+    directions = ((x + y) / math.sqrt(2), (x - y) / math.sqrt(2), y)
+    thresholds = (0.3, 0.5, 0.7)
+    for layer, (u, threshold) in enumerate(zip(directions, thresholds)):
+        d = np.abs(((u + wobble) / pitch) % 1.0 - 0.5) * pitch  # distance to the nearest stroke
+        stroke = 1 - _smoothstep(0.0015, 0.0035, d)
+        ink = (stroke * _smoothstep(threshold, threshold + 0.04, tone))[..., None]
+        rgb = rgb * (1 - ink) + inks[layer % len(inks)] * ink
+    return _downsample(_to_image(rgb), size)
+
+
+def _aurora(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    """Curtains of light over the ground colour: one wavering ribbon per accent colour, streaked
+    vertically and fading softly at its edges."""
+    x, y = _coords(size)
+    rgb = np.broadcast_to(pal.rgb(0), (size, size, 3)).copy()
+    accents = len(pal) - 1
+    for k in range(accents):
+        centre = -0.45 + 0.9 * (k + 0.5) / accents + 0.28 * (_noise_1d(rng, size, octaves=4, base=2) - 0.5)
+        centre = centre + 0.08 * np.sin(np.linspace(0, 2 * math.pi * rng.uniform(1, 2.5), size) + rng.uniform(0, 6))
+        width = rng.uniform(0.09, 0.14)
+        streaks = 0.75 + 0.25 * _noise_1d(rng, size, octaves=3, base=24)
+        band = np.exp(-(((y - centre[None, :]) / width) ** 2))
+        alpha = np.clip(band * streaks[None, :] * 1.15, 0.0, 1.0)[..., None]
+        rgb = rgb * (1 - alpha) + pal.rgb(1 + k) * alpha
+    return _to_image(rgb).filter(ImageFilter.GaussianBlur(1.5))
+
+
+def _brushstrokes(rng: np.random.Generator, pal: Palette, size: int) -> Image.Image:
+    """Short, thick strokes laid along a smooth flow field, each with a pale ridge where the loaded
+    brush would have left a crest of paint; regions of the canvas favour one colour."""
+    big = size * _SS
+    image = Image.new("RGB", (big, big), pal.rgb255(0))
+    draw = ImageDraw.Draw(image)
+    accents = len(pal) - 1
+    flow = _noise(rng, 48, octaves=2, base=2) * 2 * math.pi
+    region = _noise(rng, 48, octaves=3, base=2)
+    count = 1400
+    xs, ys = rng.uniform(-0.05, 1.05, count) * big, rng.uniform(-0.05, 1.05, count) * big
+    lengths = big * rng.uniform(0.03, 0.06, count)
+    widths = (big * rng.uniform(0.009, 0.016, count)).astype(np.int64)
+    stray = rng.random(count) < 0.2
+    for x, y, length, width, s in zip(xs.tolist(), ys.tolist(), lengths.tolist(), widths.tolist(), stray.tolist()):
+        i, j = int(np.clip(y / big * 47, 0, 47)), int(np.clip(x / big * 47, 0, 47))
+        angle = float(flow[i, j])
+        pick = min(int(region[i, j] * accents), accents - 1)
+        if s:
+            pick = int(rng.integers(0, accents))
+        colour = pal.rgb255(1 + pick)
+        dx, dy = math.cos(angle) * length / 2, math.sin(angle) * length / 2
+        draw.line((x - dx, y - dy, x + dx, y + dy), fill=colour, width=width)
+        ridge = tuple(int(c + (255 - c) * 0.28) for c in colour)
+        ox, oy = -width * 0.22 * math.sin(angle), width * 0.22 * math.cos(angle)
+        draw.line((x - dx * 0.8 + ox, y - dy * 0.8 + oy, x + dx * 0.5 + ox, y + dy * 0.5 + oy), fill=ridge, width=max(1, width // 5))
+    return _downsample(image, size)
+
+
 # --------------------------------------------------------------------------------------------------
 # Recipes: a pattern, a palette and finishing touches, with the tags each part guarantees.
 
@@ -969,6 +1160,25 @@ class Pattern:
     draw: Renderer
     tags: tuple[str, ...]
     description: str  # "{colours}" is replaced by the palette's colour names
+    # Which palettes the drawing keeps its tags with. How many colours it can show: with more, some
+    # colour tags would be false; with fewer, a role (ground, accents) would be missing. `ground`:
+    # "light" for drawings that lay ink on paper (their colours vanish on a dark ground), "dark" for
+    # light that glows (it does not glow on a light one). `palettes`, when set, is the only choice.
+    min_colours: int = 3
+    max_colours: int = 99
+    ground: str = "any"
+    palettes: tuple[str, ...] = ()
+
+    def fits(self, palette: Palette) -> bool:
+        if self.palettes and palette.key not in self.palettes:
+            return False
+        if not self.min_colours <= len(palette) <= self.max_colours:
+            return False
+        if self.ground == "light":
+            return palette.ground_luminance > 0.75
+        if self.ground == "dark":
+            return palette.ground_luminance < 0.25
+        return True
 
 
 PATTERNS: dict[str, Pattern] = {
@@ -983,7 +1193,7 @@ PATTERNS: dict[str, Pattern] = {
         Pattern(
             "gradient_glow",
             _gradient_glow,
-            ("gradient", "glowing", "soft lighting", "minimalist", "smooth"),
+            ("gradient", "glowing", "soft lighting", "smooth"),
             "A smooth gradient of {colours} with a soft glow of light",
         ),
         Pattern(
@@ -1009,6 +1219,8 @@ PATTERNS: dict[str, Pattern] = {
             _op_checker,
             ("op art", "optical illusion", "checkerboard", "geometric", "symmetrical"),
             "A bulging checkerboard optical illusion in {colours}",
+            min_colours=2,
+            max_colours=2,
         ),
         Pattern(
             "bokeh",
@@ -1019,19 +1231,19 @@ PATTERNS: dict[str, Pattern] = {
         Pattern(
             "tiles",
             _tiles,
-            ("grid", "geometric", "bauhaus", "flat colors", "hard edges", "busy"),
+            ("grid", "geometric", "bauhaus", "flat colors", "hard edges"),
             "A busy grid of Bauhaus tiles with circles and triangles in {colours}",
         ),
         Pattern(
             "minimal_sun",
             _minimal_sun,
-            ("minimalist", "negative space", "flat colors", "asymmetrical", "circles"),
+            ("negative space", "flat colors", "asymmetrical", "circles"),
             "A minimal off-centre sun over a flat horizon in {colours}",
         ),
         Pattern(
             "stained_glass",
             _stained_glass,
-            ("stained glass", "mosaic", "outlines", "busy"),
+            ("stained glass", "mosaic", "outlines"),
             "Stained glass cells of {colours} between dark lead lines",
         ),
         Pattern(
@@ -1045,6 +1257,9 @@ PATTERNS: dict[str, Pattern] = {
             _neon_grid,
             ("synthwave", "neon lighting", "glowing", "one-point perspective", "grid", "retro"),
             "A synthwave sunset over a glowing grid in {colours}",
+            min_colours=5,
+            max_colours=5,
+            palettes=("neon",),  # each of its five colours has a role only the neon palette fits
         ),
         Pattern(
             "contours",
@@ -1065,19 +1280,25 @@ PATTERNS: dict[str, Pattern] = {
             "Layered mountain silhouettes fading into the haze in {colours}",
         ),
         Pattern(
-            "halftone", _halftone, ("halftone", "dots", "pop art"), "Overlapping halftone dot screens in {colours}"
+            "halftone",
+            _halftone,
+            ("halftone", "dots", "pop art"),
+            "Overlapping halftone dot screens in {colours}",
+            ground="light",
         ),
-        Pattern("spiral", _spiral, ("spiral", "swirling", "hard edges"), "A hypnotic spiral of {colours} bands"),
+        Pattern(
+            "spiral", _spiral, ("spiral", "swirling", "hard edges"), "A hypnotic spiral of {colours} bands", min_colours=2
+        ),
         Pattern(
             "colour_field",
             _colour_field,
-            ("color field", "color blocking", "soft edges", "minimalist", "abstract"),
+            ("color field", "color blocking", "soft edges", "abstract"),
             "Soft-edged colour-field blocks of {colours}",
         ),
         Pattern(
             "memphis",
             _memphis,
-            ("memphis style", "geometric shapes", "busy", "asymmetrical", "flat colors", "outlines"),
+            ("memphis style", "geometric shapes", "asymmetrical", "flat colors", "outlines"),
             "Memphis-style confetti of shapes and zigzags in {colours}",
         ),
         Pattern(
@@ -1096,10 +1317,44 @@ PATTERNS: dict[str, Pattern] = {
         Pattern(
             "dunes",
             _dunes,
-            ("curved lines", "soft lighting", "soft shadows", "gradient", "minimalist"),
+            ("curved lines", "soft lighting", "soft shadows", "gradient"),
             "Softly lit rolling dunes in {colours}",
         ),
         Pattern("plaid", _plaid, ("plaid", "woven texture", "stripes", "grid"), "A woven twill plaid of {colours}"),
+        Pattern(
+            "pointillism",
+            _pointillism,
+            ("pointillism", "dots", "textured"),
+            "Thousands of pointillist dots of {colours} on bare paper",
+        ),
+        Pattern(
+            "sunburst",
+            _sunburst,
+            ("light rays", "glowing", "gradient"),
+            "Rays of light fanning out from a glowing source through {colours}",
+        ),
+        Pattern(
+            "hatching",
+            _hatching,
+            ("cross hatching", "thin lines", "line art"),
+            "Layers of pen cross-hatching in {colours}",
+            min_colours=2,
+            max_colours=4,  # the paper and three layers of strokes
+            ground="light",
+        ),
+        Pattern(
+            "aurora",
+            _aurora,
+            ("glowing", "soft edges", "layered"),
+            "Wavering curtains of light in {colours}",
+            ground="dark",
+        ),
+        Pattern(
+            "brushstrokes",
+            _brushstrokes,
+            ("visible brushstrokes", "loose brushwork", "textured"),
+            "Thick, loose brushstrokes of {colours} following a swirling flow",
+        ),
     )
 }
 
@@ -1146,19 +1401,24 @@ class Recipe:
         return text + (", with " + " and ".join(touches) if touches else "")
 
 
-# The curated default gallery: every pattern once, palettes spread so warm/cool/pastel/neon/
-# monochrome/earth all appear, minimal and busy, soft and hard, symmetric and not alternate.
+# The curated default gallery. The first 24 show every original pattern once, palettes spread so
+# warm/cool/pastel/neon/monochrome/earth all appear, minimal and busy, soft and hard, symmetric and
+# not alternate. The next 26 add the later patterns (pointillism, light rays, hatching, aurora,
+# brushstrokes), give the others a second palette chosen for contrasts a member can react to, and
+# carry the mood tags (see MOODS). Tags whose truth depends on the pairing (contrast, "busy",
+# "minimalist", "dark palette", moods) are written per recipe, and the tests measure each on the
+# pixels. Entries are only ever appended: an image's id is its position, and comments refer to ids.
 CURATED: tuple[Recipe, ...] = (
     Recipe("rings", "ocean"),
-    Recipe("gradient_glow", "sunset", ("grain",)),
+    Recipe("gradient_glow", "sunset", ("grain",), ("minimalist",)),
     Recipe("stripes", "primaries", (), ("high contrast",)),
     Recipe("marble", "jewel"),
     Recipe("flowing_lines", "ocean", (), ("dark background",)),
     Recipe("op_checker", "ink", (), ("high contrast",)),
     Recipe("bokeh", "pastel", (), ("low contrast",)),
-    Recipe("tiles", "autumn"),
-    Recipe("minimal_sun", "desert"),
-    Recipe("stained_glass", "candy"),
+    Recipe("tiles", "autumn", (), ("busy",)),
+    Recipe("minimal_sun", "desert", (), ("minimalist",)),
+    Recipe("stained_glass", "candy", (), ("busy",)),
     Recipe("mandala", "desert"),
     Recipe("neon_grid", "neon", (), ("dark background",)),
     Recipe("contours", "forest"),
@@ -1166,37 +1426,91 @@ CURATED: tuple[Recipe, ...] = (
     Recipe("mountains", "dusk", ("grain",)),
     Recipe("halftone", "candy"),
     Recipe("spiral", "greyscale", (), ("high contrast",)),
-    Recipe("colour_field", "autumn", ("grain",)),
-    Recipe("memphis", "memphis"),
-    Recipe("truchet", "night_gold", (), ("dark background",)),
+    Recipe("colour_field", "autumn", ("grain",), ("minimalist",)),
+    Recipe("memphis", "memphis", (), ("busy",)),
+    Recipe("truchet", "night_gold", (), ("dark background", "dark palette")),
     Recipe("watercolour", "pastel", (), ("low contrast",)),
     Recipe("pixels", "forest"),
-    Recipe("dunes", "desert", ("grain", "vignette")),
+    Recipe("dunes", "desert", ("grain", "vignette"), ("minimalist",)),
     Recipe("plaid", "autumn"),
+    # 25-50
+    Recipe("pointillism", "sunset", (), ("busy",)),
+    Recipe("sunburst", "ember", (), ("dark palette", "dramatic lighting")),
+    Recipe("hatching", "ink", (), ("high contrast",)),
+    Recipe("aurora", "neon", (), ("dark background",)),
+    Recipe("brushstrokes", "autumn", (), ("busy",)),
+    Recipe("gradient_glow", "pastel", (), ("minimalist", "low contrast", "calm", "dreamy")),
+    Recipe("spiral", "ink", (), ("high contrast", "hypnotic")),
+    Recipe("rings", "candy", (), ("hypnotic",)),
+    Recipe("mountains", "storm", ("grain", "vignette"), ("dark palette", "gloomy")),
+    Recipe("stripes", "neon", (), ("high contrast", "energetic")),
+    Recipe("watercolour", "dusk"),
+    Recipe("stained_glass", "jewel", (), ("busy",)),
+    Recipe("halftone", "primaries", (), ("busy",)),
+    Recipe("low_poly", "sunset"),
+    Recipe("contours", "ember", (), ("dark background",)),
+    Recipe("marble", "sepia"),
+    Recipe("tiles", "primaries", (), ("busy",)),
+    Recipe("dunes", "dusk", ("vignette",), ("minimalist",)),
+    Recipe("minimal_sun", "pastel", (), ("minimalist", "low contrast", "calm")),
+    Recipe("op_checker", "duo", (), ("hypnotic",)),
+    Recipe("plaid", "forest"),
+    Recipe("truchet", "sunset"),
+    Recipe("bokeh", "neon", (), ("dark background",)),
+    Recipe("colour_field", "sepia", (), ("minimalist",)),
+    Recipe("flowing_lines", "ice"),
+    Recipe("pixels", "memphis"),
 )
 
-_PALETTE_ORDER = tuple(PALETTES)
+# Mood words are the least objective tags, so the gallery uses them only where the drawing makes
+# them true, by these rules (tests/test_gallery.py measures each on the pixels):
+#   calm      low luminance contrast, few areas with detail of their own, no vivid colour
+#   dreamy    calm, light overall, and glowing (its brightest spots well above the median)
+#   hypnotic  high contrast, alternating light and dark at least six times on every way out from
+#             the centre (rings, a spiral, a bulging checkerboard)
+#   energetic large areas of vivid colour in high contrast, with detail everywhere
+#   gloomy    dark (median luminance under 0.3) and desaturated
+MOODS = ("calm", "dreamy", "hypnotic", "energetic", "gloomy")
+
+_FINISH_CHOICES: tuple[tuple[str, ...], ...] = ((), ("grain",), ("vignette",))
+
+
+@lru_cache(maxsize=1)
+def _extra_recipes() -> tuple[Recipe, ...]:
+    """Recipes for images past the curated list, enough for MAX_COUNT images.
+
+    Every pattern/palette pairing the pattern can draw honestly (`Pattern.fits`) and the curated
+    list has not used, in an order fixed by a hash (so it never depends on dict order or the
+    machine) and dealt round-robin over the patterns, so a growing gallery keeps its variety;
+    pairings come back with film grain, then with a vignette, once the plain ones run out. They
+    carry only the tags that pattern, palette and finish guarantee: no contrast or mood tags,
+    which would need a per-pairing check.
+    """
+    used = {(r.pattern, r.palette, r.finishes) for r in CURATED}
+    picked: list[Recipe] = []
+    for finishes in _FINISH_CHOICES:
+        queues = []
+        for pattern in PATTERNS.values():
+            pairs = [
+                key for key, palette in PALETTES.items()
+                if pattern.fits(palette) and (pattern.key, key, finishes) not in used
+            ]
+            pairs.sort(key=lambda key: hashlib.sha256(f"{pattern.key}/{key}/{finishes}".encode()).digest())
+            queues.append([Recipe(pattern.key, key, finishes) for key in pairs])
+        while any(queues):
+            for queue in queues:
+                if queue:
+                    picked.append(queue.pop(0))
+    return tuple(picked)
 
 
 def recipe_for(index: int) -> Recipe:
     """The recipe of the image at `index` (0-based): the curated list first, then fresh pairings."""
+    if not isinstance(index, int) or not 0 <= index < MAX_COUNT:
+        raise InvalidArgument(f"image index must be between 0 and {MAX_COUNT - 1}, got {index!r}", argument="index")
     if index < len(CURATED):
         return CURATED[index]
-    extra = index - len(CURATED)
-    pattern_keys = tuple(PATTERNS)
-    pattern = pattern_keys[extra % len(pattern_keys)]
-    curated_palette = CURATED[extra % len(CURATED)].palette
-    # Step through the palettes so a pattern never repeats its curated pairing.
-    palette = _PALETTE_ORDER[
-        (_PALETTE_ORDER.index(curated_palette) + 3 + 5 * (extra // len(pattern_keys))) % len(_PALETTE_ORDER)
-    ]
-    if pattern == "op_checker":
-        palette = "ink"  # a checkerboard shows two colours only; keep its colour tags honest
-    elif pattern == "neon_grid" and len(PALETTES[palette]) < 5:
-        palette = "neon"  # the synthwave scene has five roles: ground, sun, grid, ridge, haze
-    elif len(PALETTES[palette]) < 3:
-        palette = "pastel"  # the other patterns need a ground and at least two accents
-    return Recipe(pattern, palette)
+    return _extra_recipes()[index - len(CURATED)]
 
 
 def render_image(image_id: str, recipe: Recipe, *, size: int = IMAGE_SIZE) -> Image.Image:
