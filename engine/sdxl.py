@@ -344,6 +344,11 @@ def build_tiny_pipeline(seed: int = 0) -> StableDiffusionXLPipeline:
         text_encoder_2 = CLIPTextModelWithProjection(text_config)
         unet = _tiny_unet(cross_attention_dim=2 * _TINY_TEXT_WIDTH, time_ids=6)
         vae = _tiny_vae()
+    return _assemble(unet, vae, text_encoder, text_encoder_2, tokenizer)
+
+
+def _assemble(unet, vae, text_encoder, text_encoder_2, tokenizer) -> StableDiffusionXLPipeline:
+    """An SDXL pipeline from random-weight parts, with SDXL's scheduler and no watermarker."""
     return StableDiffusionXLPipeline(
         vae=vae,
         text_encoder=text_encoder,
@@ -466,15 +471,6 @@ def build_sdxl_architecture(
         vae = make(lambda: AutoencoderKL(**SDXL_VAE_CONFIG))
         text_encoder = make(lambda: CLIPTextModel(text_config(SDXL_TEXT_ENCODER_CONFIG)))
         text_encoder_2 = make(lambda: CLIPTextModelWithProjection(text_config(SDXL_TEXT_ENCODER_2_CONFIG)))
-    pipe = StableDiffusionXLPipeline(
-        vae=vae,
-        text_encoder=text_encoder,
-        text_encoder_2=text_encoder_2,
-        tokenizer=tokenizer,
-        tokenizer_2=_tiny_tokenizer(),
-        unet=unet,
-        scheduler=EulerDiscreteScheduler(**_SDXL_SCHEDULER),
-        add_watermarker=False,
-    )
+    pipe = _assemble(unet, vae, text_encoder, text_encoder_2, tokenizer)
     pipe.set_progress_bar_config(disable=True)
     return pipe

@@ -6,14 +6,13 @@ HTTP servers in the adapter tests) and the model is tiny with random weights.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+from tests.workers import running_worker
 from viper.config import Settings
 from viper.redis_server import EmbeddedRedis
 
@@ -77,12 +76,5 @@ async def runtime(settings):
 @pytest.fixture
 async def worker(settings, redis_url, tiny_models):
     """The real arq worker, running in this event loop with the tiny models, until the test ends."""
-    from engine.worker import make_worker
-
-    w = make_worker(settings, redis_url, ctx=dict(tiny_models), poll_delay=0.05)
-    task = asyncio.create_task(w.async_run())
-    yield w
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
-    await w.close()
+    async with running_worker(settings, redis_url, tiny_models) as w:
+        yield w

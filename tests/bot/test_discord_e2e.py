@@ -33,8 +33,14 @@ from bot import messages
 from bot.adapters.discord_adapter import configure_api_base, modal_values, run_discord
 from bot.core import MemberRef
 from tests.emulators.discord_api import (
-    CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL, MODAL, UPDATE_MESSAGE, DiscordEmulator,
+    CHANNEL_MESSAGE,
+    DEFERRED_CHANNEL_MESSAGE,
+    EPHEMERAL,
+    MODAL,
+    UPDATE_MESSAGE,
+    DiscordEmulator,
 )
+from tests.workers import running_worker
 
 ALICE = DiscordEmulator.user(410000000000000001, "alice")
 BOB = DiscordEmulator.user(410000000000000002, "bob")
@@ -75,28 +81,6 @@ async def running_bot(runtime, emulator: DiscordEmulator):
         stop.set()
         await asyncio.wait_for(task, timeout=15)
         await emulator.wait_disconnected()
-
-
-@contextlib.asynccontextmanager
-async def running_worker(settings, redis_url):
-    """The real arq worker in this event loop, its models loaded the way `viper worker` loads them.
-
-    Unlike conftest's `worker` (whose session-wide tiny generator is built once), `load_models(settings)`
-    loads what `viper worker` would from these settings, which checks that the engine settings
-    (4 steps here) reach the worker.
-    """
-    from engine.worker import load_models, make_worker
-
-    models = await asyncio.to_thread(load_models, settings)
-    worker = make_worker(settings, redis_url, ctx=models, poll_delay=0.05)
-    task = asyncio.create_task(worker.async_run())
-    try:
-        yield worker
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        await worker.close()
 
 
 async def interact(emulator: DiscordEmulator, payload: dict):

@@ -8,19 +8,31 @@ presses, select menu choices and modal submissions arrive as the INTERACTION_CRE
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 
 from bot import messages
 from bot.adapters.discord_adapter import NOT_YOURS
 from bot.core import MemberRef
 from tests.bot.test_discord_e2e import (  # noqa: F401  (discord_api is a fixture)
-    ALICE, BOB, COMMENTS, comment_button, db_rows, discord_api, image_number, interact, open_modal, running_bot,
+    ALICE,
+    BOB,
+    COMMENTS,
+    comment_button,
+    db_rows,
+    discord_api,
+    image_number,
+    interact,
+    open_modal,
+    running_bot,
 )
 from tests.emulators.discord_api import (
-    CHANNEL_MESSAGE, DEFERRED_CHANNEL_MESSAGE, EPHEMERAL, MODAL, UPDATE_MESSAGE, DiscordEmulator,
+    CHANNEL_MESSAGE,
+    DEFERRED_CHANNEL_MESSAGE,
+    EPHEMERAL,
+    UPDATE_MESSAGE,
+    DiscordEmulator,
 )
+from tests.workers import running_worker
 from viper.app import open_runtime
 
 
@@ -46,22 +58,6 @@ def private_text(response) -> str:
     """The content of an ephemeral message the bot answered with."""
     assert response.json["type"] == CHANNEL_MESSAGE and response.json["data"]["flags"] & EPHEMERAL, response.json
     return response.json["data"]["content"]
-
-
-@contextlib.asynccontextmanager
-async def worker_running(settings, redis_url, models):
-    """The real arq worker with the session's tiny models, started only when the test wants it."""
-    from engine.worker import make_worker
-
-    worker = make_worker(settings, redis_url, ctx=dict(models), poll_delay=0.05)
-    task = asyncio.create_task(worker.async_run())
-    try:
-        yield worker
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        await worker.close()
 
 
 async def test_pager_skip_next_previous_and_saved_position(runtime, settings, discord_api):
@@ -182,7 +178,7 @@ async def test_done_review_remove_feature_and_redo(runtime, settings, redis_url,
         assert db_rows(settings, "SELECT state FROM onboarding") == [("extracting",)]
 
         # The worker builds it; Done's "thinking" message becomes the review.
-        async with worker_running(settings, redis_url, tiny_models):
+        async with running_worker(settings, redis_url, tiny_models):
             review = await emu.wait_until(
                 lambda: (m := emu.messages[done.original_id])["content"] and m, timeout=30, what="the profile review"
             )

@@ -21,10 +21,15 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.adapters.telegram_adapter import COMMANDS, DONE_LINE, RESUMED_LINE, run_telegram
+from bot.adapters.telegram_adapter import (
+    COMMANDS,
+    DONE_LINE,
+    RESUMED_LINE,
+    run_telegram,
+)
 from bot.core import MemberRef
-from engine.worker import make_worker
 from tests.emulators.telegram_api import ApiCall, TelegramAPIEmulator
+from tests.workers import running_worker
 from viper.app import open_runtime
 from viper.redis_server import EmbeddedRedis
 
@@ -115,20 +120,6 @@ class GatedGenerator:
         return self.inner.generate(request, on_step=step, should_stop=should_stop)
 
 
-@contextlib.asynccontextmanager
-async def arq_worker(settings, redis_url: str, tiny_models):
-    """The real worker (as the `worker` fixture), for tests that must start and stop it themselves."""
-    w = make_worker(settings, redis_url, ctx=dict(tiny_models), poll_delay=0.05)
-    task = asyncio.create_task(w.async_run())
-    try:
-        yield w
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        await w.close()
-
-
 def sent(chat_id: int, contains: str = "", method: str = "sendMessage"):
     def predicate(call: ApiCall) -> bool:
         return call.ok and call.method == method and call.chat_id == chat_id and contains in call.text
@@ -196,7 +187,7 @@ async def test_onboarding_then_a_personalised_image(runtime, tg_settings, redis_
             assert f"{i} of {need}" in ack.text
         assert await runtime.core.store.posted_image("telegram", chat, photos[0]["message_id"]) is not None
 
-        async with arq_worker(settings, redis_url, tiny_models):
+        async with running_worker(settings, redis_url, tiny_models):
             mark = await say(api, chat, "/done")
             await api.wait_for(sent(chat, f"Analysing your {need} comments"), since=mark)
             shown = await api.wait_for(sent(chat, "Liked:"), 30, since=mark)
@@ -211,7 +202,7 @@ async def test_onboarding_then_a_personalised_image(runtime, tg_settings, redis_
         assert "position 1 in the queue" in queued.text and "Tip" not in queued.text
         status_id = queued.result["message_id"]
         gated = GatedGenerator(tiny_models["generator"])
-        await stack.enter_async_context(arq_worker(settings, redis_url, {**tiny_models, "generator": gated}))
+        await stack.enter_async_context(running_worker(settings, redis_url, {**tiny_models, "generator": gated}))
         stack.callback(gated.gate.set)  # never leave the worker's thread waiting, even when an assert fails
         painting = await api.wait_for(
             lambda c: c.method == "editMessageText" and c.params["message_id"] == status_id and "Painting" in c.text,
@@ -358,7 +349,7 @@ async def test_redis_down_is_friendly_and_loses_nothing(tg_settings, tiny_models
             assert [row[2] for row in jobs_table(settings)] == ["failed", "failed"]  # recorded, not dropped
 
             server = EmbeddedRedis(redis_dir, persist=False).start()  # Redis is back
-            async with arq_worker(settings, server.url, tiny_models):
+            async with running_worker(settings, server.url, tiny_models):
                 mark = await say(api, chat, "/done")
                 shown = await api.wait_for(sent(chat, "Liked:"), 30, since=mark)
             assert "orange" in shown.text
@@ -373,7 +364,7 @@ async def test_restart_keeps_the_profile_and_resumes_delivery(tg_settings, redis
     rt = await open_runtime(settings)
     try:
         async with telegram_bot(rt.core, settings, api):
-            async with arq_worker(settings, redis_url, tiny_models):
+            async with running_worker(settings, redis_url, tiny_models):
                 await onboard(api, chat, need)
             before = await rt.core.profile(_member(chat))
             mark = await say(api, chat, "/imagine a red fox in the snow")
@@ -396,7 +387,7 @@ async def test_restart_keeps_the_profile_and_resumes_delivery(tg_settings, redis
             shown = await api.wait_for(sent(chat, "Liked:"), since=mark)
             assert ", ".join(before.liked) in shown.text and ", ".join(before.disliked) in shown.text
 
-            async with arq_worker(settings, redis_url, tiny_models):
+            async with running_worker(settings, redis_url, tiny_models):
                 photo = await api.wait_for(sent(chat, method="sendPhoto"), 60, since=mark)
                 await api.wait_for(
                     lambda c: c.method == "editMessageText" and c.text == DONE_LINE

@@ -11,8 +11,9 @@ from __future__ import annotations
 import pytest
 
 from bot.core import MemberRef
-from tests.bot.test_telegram_e2e import COMMENTS, arq_worker, jobs_table, say, sent, telegram_bot
+from tests.bot.test_telegram_e2e import COMMENTS, jobs_table, say, sent, telegram_bot
 from tests.emulators.telegram_api import ApiCall, TelegramAPIEmulator
+from tests.workers import running_worker
 from viper.app import open_runtime
 
 pytestmark = pytest.mark.slow
@@ -184,7 +185,7 @@ async def test_done_reviews_the_lists_then_redo_asks_first(runtime, tg_settings,
         assert "being built" in (await api.wait_for(sent(chat), since=mark)).text
         mark = await say(api, chat, "and the grain is lovely", reply_to=photos[need]["message_id"])
         assert "building your profile" in (await api.wait_for(sent(chat), since=mark)).text
-        async with arq_worker(settings, redis_url, tiny_models):
+        async with running_worker(settings, redis_url, tiny_models):
             review = await api.wait_for(sent(chat, "Liked:"), 30, since=mark)
 
         profile = await core.profile(member(chat))
