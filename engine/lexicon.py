@@ -13,13 +13,22 @@ How one comment is read:
 3. In each clause find features (longest phrase first), cues ("love", "not a fan", "leaves me cold"),
    negators, wishes, "too", "lacks", comparisons ("than", "instead of", "X over Y").
 4. Each cue gets a polarity, flipped by a negator before it ("don't like") or after it in German and
-   French ("mag ich nicht"); sarcasm formulas ("how original") turn the comment's praise around.
+   French ("mag ich nicht"); two negations cancel ("never said I didn't like", "isn't without
+   charm"), and so does the inverted or rhetorical negation of a question ("Isn't it gorgeous?",
+   "what's not to love?"). Sarcasm (formulas such as "how original", patterns such as "just what
+   every ... needs", an eye-roll emoji, "/s", praise in scare quotes) turns the comment's praise
+   around, and a dismissive question ("Who needs a grid when you have flowing lines?") turns its own.
+   An undecided sentence ("not sure it's for me", "can't decide if I like it") yields nothing.
 5. Each feature takes the polarity of the nearest cue in its clause; failing that, its own
    judgement ("cluttered"), the previous clause's polarity (reversed after "but"), or the comment's.
    A feature after a negator or comparison word is reversed ("no neon", "teal instead of yellow",
    "more X than Y"), and "not X enough" asks for more X.
+   A concession turned to a preference ("the teal is nice, but I prefer warm colours") drops the
+   conceded feature; "not the lines I like" drops the lines rather than reading them as disliked;
+   "hard ones" after "soft edges" reads as "hard edges".
 6. Vague words ("the colours", "the lines") become the answered image's tags in those categories; a
-   bare verdict ("love this one!") stands for all its tags. A feature in both lists is dropped.
+   bare verdict ("love this one!") stands for all its tags, except features the member judges in
+   words anywhere in their comments (the words win). A feature in both lists is dropped.
 """
 
 from __future__ import annotations
@@ -46,7 +55,7 @@ __all__ = [
 
 # Bump when a rule changes what a comment produces; profiles record it with the vocabulary's size
 # and fingerprint, so a profile says exactly which reading made it.
-LEXICON_RULES_VERSION = "2"
+LEXICON_RULES_VERSION = "3"
 # Longer comments are read up to here: enough for any real comment, and it bounds the work.
 MAX_LEXICON_CHARS = 4000
 
@@ -247,6 +256,7 @@ class Lexicon:
             (data.EXCESS_WORDS, _Entry("excess", polarity=-1)),
             (data.ENOUGH_WORDS, _Entry("enough")),
             (data.NEUTRAL_PHRASES, _Entry("neutral")),
+            (data.HEDGES, _Entry("hedge")),
         ):
             for phrase in _phrases(block):
                 key = tuple(_tokens(phrase))
@@ -258,6 +268,8 @@ class Lexicon:
         self.verdict_negators = {normalise_phrase(p) for p in _phrases(data.VERDICT_NEGATORS)}
         self.bare_verdict_negators = {normalise_phrase(p) for p in _phrases(data.BARE_VERDICT_NEGATORS)}
         self.sarcasm = {tuple(_tokens(p)) for p in _phrases(data.SARCASM_MARKERS)}
+        self.sarcasm_patterns = [re.compile(p) for p in data.SARCASM_PATTERNS]
+        self.dismissals = {tuple(_tokens(p)) for p in _phrases(data.RHETORICAL_DISMISSALS)}
         self.max_phrase = max(len(k) for k in self._table)
         self._build_spelling_index()
         digest = hashlib.sha256(
@@ -358,11 +370,54 @@ class Lexicon:
         found = self.find(tag)
         return found[-1].category if found else None
 
-    def is_sarcastic(self, tokens: list[str]) -> bool:
+    def is_sarcastic(self, tokens: list[str], text: str = "") -> bool:
+        """Irony that turns the comment's praise around: a fixed formula, a pattern, an eye-roll, "/s"
+        or a word of praise in scare quotes ("so 'innovative'")."""
         words = [t for t in tokens if t.isalnum() or "'" in t]
-        return any(
-            tuple(words[i : i + len(marker)]) == marker for marker in self.sarcasm for i in range(len(words))
-        )
+        if any(tuple(words[i : i + len(marker)]) == marker for marker in self.sarcasm for i in range(len(words))):
+            return True
+        joined = " ".join(words)
+        if any(pattern.search(joined) for pattern in self.sarcasm_patterns):
+            return True
+        if any(t in data.SARCASM_SIGNS for t in tokens) or re.search(r"(?:^|\s)/s\b", text.lower()):
+            return True
+        for i in range(1, len(tokens) - 1):
+            word = tokens[i]
+            if tokens[i - 1] in data.SCARE_QUOTES and tokens[i + 1] in data.SCARE_QUOTES and word.isalpha():
+                entry = self._table.get((word,))
+                praise = entry is not None and (
+                    entry.kind == "cue" and entry.polarity > 0
+                    or entry.kind == "feature" and (entry.polarity > 0 or entry.attribute.category == "mood")
+                )
+                if praise or (entry is None and word.endswith(data.SCARE_QUOTE_SUFFIXES) and len(word) > 4):
+                    return True
+        return False
+
+    def resolve_ones(self, tokens: list[str]) -> list[str]:
+        """ "soft edges instead of hard ones" -> "... hard edges": an adjective + "ones" borrows the noun
+        of a feature named earlier, when the two make a known feature ("softer ones" -> "soft edges")."""
+        if "ones" not in tokens:
+            return tokens
+        out = list(tokens)
+        for i, token in enumerate(out):
+            if token != "ones" or i == 0 or not out[i - 1].isalpha() or out[i - 1] in data.STOPWORDS:
+                continue
+            heads = [out[it.end - 1] for it in self._scan(out[: i - 1]) if it.entry.kind == "feature"]
+            modifier = out[i - 1]
+            stems = [modifier]
+            if modifier.endswith("er") and len(modifier) > 4:
+                stems += [modifier[:-2], modifier[:-1], modifier[:-3]]
+            done = False
+            for head in reversed(heads):
+                for stem in stems:
+                    entry = self._table.get((stem, head))
+                    if entry is not None and entry.kind == "feature":
+                        out[i - 1], out[i] = stem, head
+                        done = True
+                        break
+                if done:
+                    break
+        return out
 
     def _scan(self, tokens: list[str]) -> list[_Item]:
         items, i = [], 0
@@ -392,6 +447,7 @@ _CUE_KINDS = ("cue", "lack", "excess", "wish")
 _BUSY = "busy"
 _NEGATING = ("negator", "feature_negator", "lack")
 _PREFER = {"prefer", "prefers", "preferred", "prefer it", "rather"}
+_WITHOUT = {"without", "sans", "ohne", "sin"}
 _WORD = re.compile(r"^[a-z0-9']+$")
 
 
@@ -402,6 +458,8 @@ class _Clause:
     sentence: int
     contrast: bool
     cues: list[_Item] = field(default_factory=list)
+    question: bool = False  # the sentence ends with "?"
+    rhetorical: bool = False  # ... and opens with a dismissal ("who needs", "does every")
 
 
 class LexiconExtractor:
@@ -420,8 +478,14 @@ class LexiconExtractor:
     def extract(self, comments: Sequence[Comment] | None) -> ExtractResult:
         liked: dict[str, int] = {}
         disliked: dict[str, int] = {}
-        for comment in comments or []:
-            for mention in self.analyse(comment):
+        read = [self.analyse(comment) for comment in comments or []]
+        # A feature the member names in words is judged by those words: a verdict on a whole image
+        # ("love this one!") or a vague aspect ("the colours") never overrules it.
+        named = {m.feature for mentions in read for m in mentions if m.source == "text"}
+        for mentions in read:
+            for mention in mentions:
+                if mention.source == "image" and mention.feature in named:
+                    continue
                 target = liked if mention.polarity > 0 else disliked
                 target[mention.feature] = target.get(mention.feature, 0) + 1
         both = liked.keys() & disliked.keys()
@@ -444,16 +508,21 @@ class LexiconExtractor:
         text = (raw if isinstance(raw, str) else "" if raw is None else str(raw))[: self.max_chars]
         raw_tags = getattr(comment, "image_tags", None)
         tags = [t for t in (raw_tags if isinstance(raw_tags, list) else []) if isinstance(t, str) and t.strip()]
-        tokens = self._drop_injections(self.lexicon.correct(_tokens(text)))
+        tokens = self._drop_injections(self.lexicon.resolve_ones(self.lexicon.correct(_tokens(text))))
         clauses = self._clauses(tokens)
-        sarcastic = self.lexicon.is_sarcastic(tokens)
+        sarcastic = self.lexicon.is_sarcastic(tokens, text)
         for clause in clauses:
-            self._resolve_cues(clause, sarcastic)
+            self._resolve_cues(clause, sarcastic or clause.rhetorical)
+        # An undecided sentence ("not sure it's for me", "can't decide if I like it") says nothing.
+        hedged = {c.sentence for c in clauses if any(it.entry.kind == "hedge" for it in c.items)}
+        clauses = [c for c in clauses if c.sentence not in hedged]
         cue_signs = {c.polarity for clause in clauses for c in clause.cues if c.polarity}
         comment_polarity = cue_signs.pop() if len(cue_signs) == 1 else self._concluding_verdict(clauses)
         hints = {it.entry.polarity for c in clauses for it in c.items if it.entry.kind == "feature"} - {0}
         if sarcastic:
             comment_polarity = -1
+        elif hedged and not cue_signs:
+            comment_polarity = 0  # the member is undecided: nothing else in the comment is a verdict
         elif not cue_signs and len(hints) == 1:
             # No verdict, but words that judge ("elegant", "cluttered"): a weak verdict for the comment.
             comment_polarity = hints.pop()
@@ -462,26 +531,34 @@ class LexiconExtractor:
             comment_polarity = 1
 
         mentions: list[Mention] = []
-        carry, sentence, previous = 0, -1, []
+        signs: dict[int, int] = {}  # -1 for a mention its own clause negated ("than stripes")
+        carry, sentence, previous, previous_cued = 0, -1, [], False
         for clause in clauses:
             if clause.sentence != sentence:
-                carry, sentence, previous = 0, clause.sentence, []
+                carry, sentence, previous, previous_cued = 0, clause.sentence, [], False
+            if clause.contrast and previous and all(m.polarity > 0 for m in previous) and self._prefers(clause):
+                # "The teal is nice, but I prefer warm colours": a concession, not a preference.
+                mentions = [m for m in mentions if not any(m is p for p in previous)]
+                previous = []
             negation_is_contrast = clause.contrast and not clause.cues
             # After "but" with no cue of its own the clause means the opposite of what came before;
             # between two clauses without a verdict ("minimal yet warm, I like it") it means nothing.
             if negation_is_contrast:
                 inherited = -carry if carry else (self._verdict_after(clauses, clause) or -comment_polarity)
+            elif clause.rhetorical and not clause.cues:
+                inherited = -1  # "Who wants chevrons ...?": what a dismissive question names is dismissed
             else:
                 inherited = carry
             features = [it for it in clause.items if it.entry.kind in ("feature", "category")]
             if not features:
                 features = self._aspect_items(clause)
             spoken = [c.polarity for c in clause.cues if c.polarity]
-            if clause.contrast and spoken and not features and previous and self._bare_verdict([clause]):
+            if (clause.contrast or not previous_cued) and spoken and not features and previous and self._bare_verdict([clause]):
                 # "neon is fun but a bit too much": the verdict after "but" is the conclusion about
-                # what the clause before it named.
+                # what the clause before it named; so is a verdict after a clause with none of its
+                # own ("the dark background, hmm, not so much"), keeping that clause's own negations.
                 for mention in previous:
-                    mention.polarity = spoken[-1]
+                    mention.polarity = spoken[-1] * (1 if clause.contrast else signs.get(id(mention), 1))
                 carry = spoken[-1]
                 continue
             start = len(mentions)
@@ -503,20 +580,28 @@ class LexiconExtractor:
                 polarity, source = self._polarity(clause, item, clause_hint or inherited, comment_polarity)
                 if wants_more:
                     polarity, source = 1, "negation"  # "not warm enough": more of it, please
+                if sarcastic and (source == "hint" and polarity > 0 or item.entry.kind == "feature" and item.entry.attribute.category == "mood"):
+                    continue  # "really relaxing /s": a mood praised in irony is no evidence either way
                 if source == "hint":
                     last_hint = polarity
                     if item.negated:
                         continue  # "not cluttered": a judgement withdrawn, not a preference
                 elif item.negated and source != "negation" and not negation_is_contrast:
+                    if source == "cue" and self._cleft(clause, item):
+                        continue  # "it's not the lines I like": what is not liked is not said to be disliked
                     polarity = -polarity
                 if polarity == 0:
                     continue
+                first = len(mentions)
                 if item.entry.kind == "feature":
                     mentions.append(Mention(item.entry.attribute.name, item.entry.attribute.category, polarity, "text"))
                 elif not named & set(item.entry.categories):
                     mentions.extend(self._from_tags(tags, item.entry.categories, polarity))
+                if item.negated:
+                    signs.update((id(m), -1) for m in mentions[first:])
             carry = spoken[-1] if spoken else (last_hint or inherited)
-            previous = mentions[start:] if len(mentions) > start else previous
+            if len(mentions) > start:
+                previous, previous_cued = mentions[start:], bool(clause.cues)
 
         if not mentions and comment_polarity and tags and self._bare_verdict(clauses):
             mentions = self._from_tags(tags, None, comment_polarity)
@@ -571,19 +656,47 @@ class LexiconExtractor:
                 sentence = []
         return out[:-1] if out and out[-1] == "." and (not tokens or tokens[-1] != ".") else out
 
+    def _questions(self, tokens: list[str]) -> tuple[set[int], set[int], set[int]]:
+        """Sentence numbers that are questions, those that are rhetorical dismissals, and the token
+        positions where a dismissal turns to what the member prefers ("... when you have Y?")."""
+        questions, rhetorical, turns = set(), set(), set()
+        sentence, begin = 0, 0
+        for index, token in enumerate([*tokens, "."]):
+            if token not in data._HARD_BREAKS:
+                continue
+            if token == "?":
+                questions.add(sentence)
+                words = [t for t in tokens[begin:index] if _WORD.match(t)]
+                opening = [w for w in words[:6] if w not in ("so", "honestly", "seriously", "really", "but", "and", "like", "ok", "okay")]
+                if any(tuple(opening[: len(d)]) == d for d in self.lexicon.dismissals):
+                    rhetorical.add(sentence)
+                    turns.update(
+                        i for i in range(begin + 2, index) if tokens[i] in data.RHETORICAL_TURNS
+                    )
+            sentence, begin = sentence + 1, index + 1
+        return questions, rhetorical, turns
+
     def _clauses(self, tokens: list[str]) -> list[_Clause]:
         clauses: list[_Clause] = []
         current: list[str] = []
         sentence, contrast = 0, False
+        questions, rhetorical, turns = self._questions(tokens)
 
         def close(next_contrast: bool) -> None:
             nonlocal current, contrast
             if current:
-                clauses.append(_Clause(current, self.lexicon._scan(current), sentence, contrast))
+                clauses.append(
+                    _Clause(
+                        current, self.lexicon._scan(current), sentence, contrast,
+                        question=sentence in questions, rhetorical=sentence in rhetorical,
+                    )
+                )
             current, contrast = [], next_contrast or (contrast and not current)
 
-        for token in tokens:
-            if token in data._HARD_BREAKS:
+        for position, token in enumerate(tokens):
+            if position in turns:
+                close(True)  # "who needs a grid | when you have flowing lines": the other side
+            elif token in data._HARD_BREAKS:
                 close(False)
                 sentence += 1
                 contrast = False
@@ -636,11 +749,29 @@ class LexiconExtractor:
                         break
             else:
                 negated = False
-                for other in reversed(items[:index]):
+                for position, other in enumerate(reversed(items[:index])):
                     if item.start - other.end > 3 or other.entry.kind in _CUE_KINDS:
                         break
-                    if other.entry.kind == "negator" and not other.consumed:
-                        other.consumed = negated = True
+                    if other.entry.kind in ("feature", "category") and clause.tokens[other.start] not in data.FILLERS:
+                        break  # "not the lines I like": the negation is about the lines, not the liking
+                    negator = other.entry.kind == "negator" or (
+                        other.entry.kind == "feature_negator" and clause.tokens[other.start] in _WITHOUT
+                    )
+                    if negator and not other.consumed:
+                        other.consumed = True
+                        if clause.question and other.start == 0:
+                            break  # "Isn't it gorgeous?", "Don't you love it?": a question asks to agree
+                        negated = True
+                        # "never said I didn't like", "isn't without charm": two negations cancel
+                        earlier = items[: index - position - 1]
+                        for first in reversed(earlier):
+                            if other.start - first.end > 3 or first.entry.kind in _CUE_KINDS:
+                                break
+                            if first.entry.kind == "negator" and not first.consumed:
+                                first.consumed, negated = True, False
+                                break
+                        if clause.question and negated and clause.tokens[other.start] in ("not", "n't"):
+                            negated = False  # "what's not to love?", "how could I not love it?"
                         break
                 if not negated:
                     # German and colloquial French put the negation after the verb: "mag ich nicht".
@@ -654,7 +785,7 @@ class LexiconExtractor:
                             break
                 if negated:
                     polarity = 0 if kind == "excess" else -polarity  # "not too busy" is no verdict
-            if sarcastic and polarity > 0 and kind == "cue":
+            if sarcastic and polarity > 0 and kind in ("cue", "wish"):
                 polarity = -1  # "Oh great, another gradient": the praise is the complaint
             item.polarity = polarity
             clause.cues.append(item)
@@ -664,10 +795,18 @@ class LexiconExtractor:
         if item not in clause.items:
             return False  # a stand-in for an aspect verdict: the verdict's own negation already counts
         index = clause.items.index(item)
+        if index and clause.items[index - 1].end == item.start and clause.items[index - 1].negated:
+            if clause.items[index - 1].entry.kind in ("feature", "category"):
+                item.negated = True  # "no harsh neon", "than any cold grid": one noun phrase, one negation
+                return False
         for other in reversed(clause.items[:index]):
             if other.entry.kind in _NEGATING:
                 between = clause.tokens[other.end : item.start]
-                if not other.consumed and len(between) <= 3 and all(t in data.FILLERS for t in between):
+                described = [t for t in between if t not in data.FILLERS]
+                if other.entry.kind == "feature_negator" and len(described) == 1 and described[0].isalpha():
+                    # "than hard geometric ones", "without any visible grain": one describing word
+                    described = [] if (described[0],) not in self.lexicon._table else described
+                if not other.consumed and len(between) <= 3 and not described:
                     item.negated = True
                     other.consumed = other.entry.kind != "lack"  # "lacks depth and contrast": both
                     follows = clause.tokens[item.end : item.end + 2]
@@ -681,12 +820,32 @@ class LexiconExtractor:
         previous = list(clause.tokens[max(0, item.start - 4) : item.start])
         while previous and previous[-1] in data.FILLERS:
             previous.pop()
+        before = [it for it in clause.items[:index] if it.entry.kind == "feature"]
         if previous and previous[-1] in ("over", "to"):
-            before = [it for it in clause.items[:index] if it.entry.kind == "feature"]
             prefers = any(" ".join(clause.tokens[c.start : c.end]) in _PREFER for c in clause.cues)
             if before and (previous[-1] == "over" or prefers):
                 item.negated = True
+        elif before and len(previous) >= 2 and previous[-2] in data.COMPARISON_LOSERS:
+            # "muted pastels over shouty neon", "beats any cold grid": one describing word between
+            if previous[-1].isalpha() and (previous[-1],) not in self.lexicon._table:
+                item.negated = True
+        elif before and previous and previous[-1] in data.COMPARISON_LOSERS:
+            item.negated = True
         return False
+
+    @staticmethod
+    def _cleft(clause: _Clause, item: _Item) -> bool:
+        """True when `item` was negated by "not" and its verdict comes after it ("not the lines I like")."""
+        cue_after = any(c.start >= item.end for c in clause.cues) and not any(c.end <= item.start for c in clause.cues)
+        negator = next(
+            (it for it in reversed(clause.items[: clause.items.index(item)]) if it.entry.kind == "negator"), None
+        ) if item in clause.items else None
+        return cue_after and negator is not None and clause.tokens[negator.start] in ("not", "nicht", "pas")
+
+    @staticmethod
+    def _prefers(clause: _Clause) -> bool:
+        words = " ".join(clause.tokens)
+        return any(f" {w} " in f" {words} " for w in data.PREFERENCE_WORDS)
 
     def _polarity(self, clause: _Clause, item: _Item, inherited: int, comment_polarity: int) -> tuple[int, str]:
         """The polarity of one feature or category word, before its own negation, and what decided it.
@@ -695,6 +854,11 @@ class LexiconExtractor:
         clause's inherited polarity or the comment's ("context"), and for a bare negated feature
         such as "no neon" a dislike ("negation", already final).
         """
+        after = [t for t in clause.tokens[item.end : item.end + 3] if t not in data.FILLERS]
+        if after and after[0] in data.COMPARISON_LOSERS and any(
+            it.start > item.end and it.entry.kind == "feature" for it in clause.items
+        ):
+            return 1, "cue"  # "paisley over boring stripes": the side before "over" wins, whatever "boring" says
         best, best_distance = None, None
         for cue in clause.cues:
             if cue.end <= item.start:

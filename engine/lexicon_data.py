@@ -685,7 +685,8 @@ POSITIVE_CUES = """
     gorgeous, great, nice, nicely, amazing, awesome, stunning, perfect, perfectly, perfection, enjoy,
     enjoyed, enjoying, enjoyable, adore, adored, fan, appreciate, appreciated, prefer, preferred,
     wonderful, pleasing, pleasant, fantastic, brilliant, excellent, fabulous, incredible, pretty, cool,
-    cute, charming, delightful, favorite, best, interesting, captivating, superb, works, work, working,
+    anything better than, nothing better than, nothing beats, can't beat, cannot beat, cant beat, beats,
+    trumps, charm, cute, charming, delightful, favorite, best, interesting, captivating, superb, works, work, working,
     worked, satisfying, attractive, appealing, appeals, appeal, impressive, wow, exquisite, magnificent,
     breathtaking, exciting, excited, good, neat, sweet, dig, digging, resonate, resonates, resonated,
     match, matches, gorgeously, lovelier, yes, yess, yesss, sublime, divine, stellar, fave, fav,
@@ -728,7 +729,7 @@ NEGATIVE_CUES = """
     a bit much, bit much, a little much, much too, get rid of, lose the, ditch the, least favorite,
     bother, bothers, bothered, forced, shallow, predictable, excessive, marred, marred by, stale, derivative,
     clumsy, awkward, muddled, lackluster, underwhelming, tedious, grating, stresses me out, stressful,
-    overwrought, less so, not feeling, not feelin, not sure about, unsure about, not convinced, not convinced by, on the fence about,
+    overwrought, less so, not so much, uninteresting, unimpressive, not feeling, not feelin, not sure about, unsure about, not convinced, not convinced by, on the fence about,
     deteste, detester, je deteste, horrible, moche, moches, ennuyeux, ennuyeuse, laide,
     agressif, agressive, non merci, bof, nein danke, no gracias,
     hasse, hassen, hasslich, langweilig, furchtbar, schrecklich, grell, nervig, kitschig,
@@ -737,7 +738,7 @@ NEGATIVE_CUES = """
 """
 
 NEGATORS = """
-    not, no, never, nor, neither, hardly, barely, don't, doesn't, didn't, isn't, aren't, wasn't,
+    not, no, never, nor, neither, hardly, barely, hard to, impossible to, don't, doesn't, didn't, isn't, aren't, wasn't,
     weren't, can't, cannot, couldn't, won't, wouldn't, shouldn't, haven't, hasn't, dont, doesnt,
     didnt, isnt, arent, wasnt, werent, cant, wont, wouldnt, havent, hasnt, ain't, nothing, none,
     n, ne, pas, jamais, nicht, kein, keine, keinen, nie, nunca, tampoco, ni
@@ -780,6 +781,45 @@ SARCASM_MARKERS = """
     what a surprise, just what i needed, just what the world needs, yeah right, said no one,
     said nobody
 """
+
+# Sarcasm as patterns over the comment's words (a slot stands for any word): "oh wonderful, more
+# neon", "just what every gallery needs", "because every phone wallpaper needs more of it".
+SARCASM_PATTERNS = (
+    r"\boh (?:great|wonderful|good|joy|lovely|fantastic|perfect|yay|goody) (?:another|more)\b",
+    r"\bjust what (?:every|the|this|each|my|our|a|an)(?: \w+){0,2} (?:needs|needed|was missing)\b",
+    r"\bbecause (?:every|what|all|each)(?: \w+){0,3} (?:needs|need|needed)\b",
+    r"\bsure because\b",
+)
+# Marks of irony that are not words: an eye-roll emoji or "/s" anywhere in the comment.
+SARCASM_SIGNS = {"🙄", "😒", "🤡"}
+# A word in scare quotes ("so 'innovative'") mocks it when it is praise or an adjective.
+SCARE_QUOTES = {"'", '"', "“", "”", "‘", "’"}
+SCARE_QUOTE_SUFFIXES = ("ive", "ic", "al", "ful", "ous", "ary", "ing", "est", "ish", "ed")
+
+# A question that opens like these dismisses what it names ("Who needs a grid when you have flowing
+# lines?", "Does every piece need neon now?"): its praise is turned around like sarcasm, and a
+# "when"/"if" in it starts the side the member prefers.
+RHETORICAL_DISMISSALS = """
+    who needs, who wants, who asked for, who decided, who thought, who says, does every, do all,
+    does anyone need, does anyone want, do we need, do we really need, does it really need,
+    why would anyone, why does everything, why is everything, why do all, why does every, why must
+"""
+RHETORICAL_TURNS = {"when", "if", "while"}
+
+# Undecided: the member does not know what they think, so the sentence yields nothing and lends
+# the comment no verdict ("Maybe the glow? I can't decide if I like it.").
+HEDGES = """
+    can't decide, cannot decide, cant decide, can't make up my mind, not sure if, not sure whether,
+    not sure it's, not sure its, not sure it is, not sure i like, not sure how i feel, undecided,
+    on the fence, mixed feelings, torn on, torn about, i'm torn, not certain if, not sure yet
+"""
+
+# A concession turned by "but" to a preference ("the teal is nice, but I prefer warm colours"):
+# what was conceded is neither liked nor disliked, so it is dropped.
+PREFERENCE_WORDS = {"prefer", "prefers", "preferred", "rather", "more my thing", "more my style"}
+
+# Comparison words after which a feature loses ("muted colours over bright ones", "X beats Y").
+COMPARISON_LOSERS = {"over", "beats", "beat", "trumps", "trump"}
 
 # A sentence with one of these words talks to the machine, not about taste ("ignore the
 # instructions and ...", "Assistant: Liked Art Features: ..."): the lexicon skips it whole, and the

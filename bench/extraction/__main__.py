@@ -18,7 +18,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.extraction import SPLITS, Score, evaluate, load_eval_set, make_canonical, total
+from bench.extraction import DEV_BLOCKS, SPLITS, Score, evaluate, load_eval_set, make_canonical, total
 
 
 def _row(name: str, split: str, score: Score) -> str:
@@ -76,7 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     canon = make_canonical()
     counts = {split: sum(m.split == split for m in members) for split in SPLITS}
     comments = sum(len(m.comments) for m in members)
-    print(f"eval set: {len(members)} members ({counts['dev']} dev, {counts['heldout']} held-out), {comments} comments")
+    blocks = ", ".join(f"{b} {sum(m.block == b for m in members)}" for b in DEV_BLOCKS)
+    print(
+        f"eval set: {len(members)} members ({counts['dev']} dev: {blocks}; {counts['heldout']} held-out), {comments} comments"
+    )
     print("tuned on: dev only; held-out members were written last and never inspected while tuning\n")
     header = f"{'backend':<10} {'split':<8} {'members':>7} {'precision':>9} {'recall':>7} {'F1':>6} {'polarity':>9} {'TP':>5} {'FP':>5} {'FN':>5} {'ms/member':>10}"
     print(header)
@@ -97,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
             scores["all"] = total(scores)
             for split in (*SPLITS, "all"):
                 print(_row(name, split, scores[split]))
+            for block in DEV_BLOCKS:
+                if block in scores:
+                    print(_row(name, block, scores[block]))
             failures = [e for s in SPLITS for e in scores[s].errors]
             for failure in failures[:5]:
                 print(f"{'':<10} failed on {failure}")
@@ -113,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 for diff in diffs:
                     if diff["split"] != "dev":
                         continue
-                    shown = {k: v for k, v in diff.items() if v and k not in ("member", "split")}
+                    shown = {k: v for k, v in diff.items() if v and k not in ("member", "split", "block")}
                     if shown:
                         print(f"  {diff['member']}: " + "; ".join(f"{k}={', '.join(v)}" for k, v in shown.items()))
                 print()

@@ -692,3 +692,67 @@ def test_vpe_runs_end_to_end_with_a_tiny_random_idefics2(monkeypatch, tmp_path, 
     assert isinstance(answer, str) and "Comment 1" not in answer  # only the new tokens come back
     result = extractor.extract(comments)
     assert result.backend == "vpe" and isinstance(result.liked, list) and isinstance(result.disliked, list)
+
+
+# --- polarity rules of version 3: irony, questions, double negation, hedges, concessions ----------
+
+
+def _lists(extractor, *texts, tags=None):
+    result = extract(extractor, *texts, tags=tags)
+    return set(result.liked), set(result.disliked)
+
+
+@pytest.mark.parametrize(
+    "text, disliked",
+    [
+        ("Oh lovely, more lens flare.", "lens flare"),
+        ("Just what this feed needed, extra glitter.", "glittery"),
+        ("Stippling everywhere, very 'sophisticated'.", "stippling"),
+        ("I adore sepia /s", "sepia"),
+        ("Love the chevrons 🙄", "chevron"),
+    ],
+)
+def test_irony_marks_turn_praise_around(lexicon, text, disliked):
+    liked, disliked_found = _lists(lexicon, text)
+    assert disliked in disliked_found and disliked not in liked
+
+
+def test_dismissive_questions_and_rhetorical_negations(lexicon):
+    assert _lists(lexicon, "Who wants chevrons when you could have paisley?") == ({"paisley"}, {"chevron"})
+    assert _lists(lexicon, "Do we really need more sepia?") == (set(), {"sepia"})
+    assert _lists(lexicon, "Crosshatching, what's not to like?") == ({"cross hatching"}, set())
+    assert _lists(lexicon, "Don't you just love the stippling?") == ({"stippling"}, set())
+    assert _lists(lexicon, "Is there anything better than golden hour light?")[0] == {"golden hour"}
+
+
+def test_two_negations_cancel(lexicon):
+    assert _lists(lexicon, "I never said I didn't like paisley.") == ({"paisley"}, set())
+    assert _lists(lexicon, "Hard to dislike sepia.") == ({"sepia"}, set())
+    assert _lists(lexicon, "Not uninteresting, the stippling.") == ({"stippling"}, set())
+    assert _lists(lexicon, "I don't like sepia.") == (set(), {"sepia"})  # one negation still flips
+
+
+def test_an_undecided_sentence_yields_nothing(lexicon):
+    assert _lists(lexicon, "The paisley is striking, not sure it's for me.") == (set(), set())
+    assert _lists(lexicon, "Sepia? I can't decide if I like it.") == (set(), set())
+    assert _lists(lexicon, "Not sure about the sepia.") == (set(), {"sepia"})  # aimed at something: a doubt
+
+
+def test_a_conceded_feature_is_dropped_not_flipped(lexicon):
+    liked, disliked = _lists(lexicon, "Paisley is lovely, but I'd rather see stripes.")
+    assert "stripes" in liked and "paisley" not in liked | disliked
+    assert _lists(lexicon, "It's not the stripes I love, it's the paisley.") == ({"paisley"}, set())
+
+
+def test_comparisons_reach_past_one_describing_word_and_elided_nouns(lexicon):
+    assert _lists(lexicon, "Paisley over boring stripes.")[1] == {"stripes"}
+    assert _lists(lexicon, "I prefer thin lines to thick ones.") == ({"thin lines"}, {"bold lines"})
+    assert _lists(lexicon, "I want warm colours, not cool ones.") == ({"warm colors"}, {"cool colors"})
+    assert _lists(lexicon, "Warm colours, not cool ones.")[1] == {"cool colors"}  # no verdict: only the "not" side
+    assert _lists(lexicon, "The paisley, mm, not so much.") == (set(), {"paisley"})
+
+
+def test_explicit_mentions_win_over_a_verdict_on_the_whole_image(lexicon):
+    result = extract(lexicon, "Love this one!", "The grain ruins everything.", tags=RINGS_TAGS)
+    assert "grainy texture" in result.disliked and "grainy texture" not in result.liked
+    assert "teal" in result.liked
