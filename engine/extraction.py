@@ -280,7 +280,7 @@ def parse_features(text: str | None) -> tuple[list[str], list[str]]:
     if not headers:
         return [], []
     lists: dict[int, dict[str, str]] = {1: {}, -1: {}}
-    for index, (start, end, polarity) in enumerate(headers):
+    for index, (_start, end, polarity) in enumerate(headers):
         stop = headers[index + 1][0] if index + 1 < len(headers) else len(text)
         for item in _section_items(text[end:stop]):
             if len(lists[polarity]) < MAX_FEATURES:

@@ -231,7 +231,7 @@ async def test_done_reviews_the_lists_then_redo_asks_first(runtime, tg_settings,
 
 
 async def test_forget_asks_then_deletes_only_that_member(runtime, tg_settings, api):
-    settings, alice, bob, need = tg_settings, 504, 505, tg_settings.bot.min_comments
+    settings, alice, bob = tg_settings, 504, 505
     core, store = runtime.core, runtime.store
     async with telegram_bot(core, settings, api):
         mark = await say(api, 506, "/forget")

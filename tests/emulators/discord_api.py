@@ -628,7 +628,7 @@ class DiscordEmulator:
         if match := re.fullmatch(rf"/webhooks/({app}|\d+)/([^/]+)", p):
             if m == "POST":
                 return self._followup(self._sent(match[1], match[2]), call)
-        if match := re.fullmatch(rf"/webhooks/(\d+)/([^/]+)/messages/(@original|\d+)", p):
+        if match := re.fullmatch(r"/webhooks/(\d+)/([^/]+)/messages/(@original|\d+)", p):
             sent = self._sent(match[1], match[2])
             message_id = sent.original_id if match[3] == "@original" else match[3]
             if message_id is None or message_id not in sent.message_ids:
