@@ -129,6 +129,16 @@ class ViperBot:
         if datetime.now(timezone.utc) - since < timedelta(seconds=self.settings.bot.job_timeout_s):
             raise InvalidArgument("your taste profile is being built right now; it will arrive in a moment", argument="onboarding")
 
+    async def _active_member(self, who: MemberRef) -> Member:
+        """The member, with their onboarding (re)activated at its saved page: commenting carries on
+        a paused or finished onboarding, but never one whose profile is being built."""
+        member = await self.member(who)
+        await self._check_not_extracting(member)
+        state = await self.store.onboarding(member.id)
+        if state is None or state.state != "active":
+            await self.store.set_onboarding(member.id, "active", state.page if state else 0)
+        return member
+
     async def start_onboarding(self, who: MemberRef) -> OnboardingStatus:
         """Begin (or resume, keeping earlier comments) a member's onboarding at their saved page."""
         member = await self.member(who)
@@ -163,11 +173,7 @@ class ViperBot:
         text = self.check_comment(text)
         if self.gallery.get(image_id) is None:
             raise InvalidArgument(f"there is no gallery image {image_id!r}", argument="image")
-        member = await self.member(who)
-        await self._check_not_extracting(member)
-        state = await self.store.onboarding(member.id)
-        if state is None or state.state != "active":
-            await self.store.set_onboarding(member.id, "active", state.page if state else 0)
+        member = await self._active_member(who)
         count = await self.store.add_comment(member.id, image_id, text)
         await self.store.set_onboarding_position(member.id, clear_pending=True)
         return count
@@ -190,11 +196,7 @@ class ViperBot:
         image = self.image_by_number(number)
         if image is None:
             raise InvalidArgument(f"there is no image #{number}; pick a number from 1 to {len(self.gallery)}", argument="image")
-        member = await self.member(who)
-        await self._check_not_extracting(member)
-        state = await self.store.onboarding(member.id)
-        if state is None or state.state != "active":  # a tap on an old keyboard carries on onboarding
-            await self.store.set_onboarding(member.id, "active", state.page if state else 0)
+        member = await self._active_member(who)  # a tap on an old keyboard carries on onboarding
         await self.store.set_onboarding_position(member.id, pending_image_id=image.id)
         return image
 
