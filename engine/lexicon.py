@@ -26,6 +26,11 @@ How one comment is read:
    A concession turned to a preference ("the teal is nice, but I prefer warm colours") drops the
    conceded feature; "not the lines I like" drops the lines rather than reading them as disliked;
    "hard ones" after "soft edges" reads as "hard edges".
+   A clause with no verdict takes one from its neighbours (rules v4): liked before "not Y" ("teal,
+   not orange") or before a turn that dislikes something else ("delicate, although too pale"),
+   dropped before a turn that likes something else; a question answered "No"/"Yes" takes the answer;
+   "more X" asks for X; "the grid isn't the problem; the mustard is" repeats the negated verdict
+   un-negated; "wish X wasn't ..." is against X; "less clutter" still dislikes clutter.
 6. Vague words ("the colours", "the lines") become the answered image's tags in those categories; a
    bare verdict ("love this one!") stands for all its tags, except features the member judges in
    words anywhere in their comments (the words win). A feature in both lists is dropped.
@@ -55,7 +60,7 @@ __all__ = [
 
 # Bump when a rule changes what a comment produces; profiles record it with the vocabulary's size
 # and fingerprint, so a profile says exactly which reading made it.
-LEXICON_RULES_VERSION = "3"
+LEXICON_RULES_VERSION = "4"
 # Longer comments are read up to here: enough for any real comment, and it bounds the work.
 MAX_LEXICON_CHARS = 4000
 
@@ -460,6 +465,7 @@ class _Clause:
     cues: list[_Item] = field(default_factory=list)
     question: bool = False  # the sentence ends with "?"
     rhetorical: bool = False  # ... and opens with a dismissal ("who needs", "does every")
+    conceded: bool = False  # "Playful, sure, but ...": granted before a turn, not judged by it
 
 
 class LexiconExtractor:
@@ -517,7 +523,7 @@ class LexiconExtractor:
         hedged = {c.sentence for c in clauses if any(it.entry.kind == "hedge" for it in c.items)}
         clauses = [c for c in clauses if c.sentence not in hedged]
         cue_signs = {c.polarity for clause in clauses for c in clause.cues if c.polarity}
-        comment_polarity = cue_signs.pop() if len(cue_signs) == 1 else self._concluding_verdict(clauses)
+        comment_polarity = next(iter(cue_signs)) if len(cue_signs) == 1 else self._concluding_verdict(clauses)
         hints = {it.entry.polarity for c in clauses for it in c.items if it.entry.kind == "feature"} - {0}
         if sarcastic:
             comment_polarity = -1
@@ -532,10 +538,10 @@ class LexiconExtractor:
 
         mentions: list[Mention] = []
         signs: dict[int, int] = {}  # -1 for a mention its own clause negated ("than stripes")
-        carry, sentence, previous, previous_cued = 0, -1, [], False
+        carry, sentence, previous, previous_cued, previous_conceded = 0, -1, [], False, False
         for clause in clauses:
             if clause.sentence != sentence:
-                carry, sentence, previous, previous_cued = 0, clause.sentence, [], False
+                carry, sentence, previous, previous_cued, previous_conceded = 0, clause.sentence, [], False, False
             if clause.contrast and previous and all(m.polarity > 0 for m in previous) and self._prefers(clause):
                 # "The teal is nice, but I prefer warm colours": a concession, not a preference.
                 mentions = [m for m in mentions if not any(m is p for p in previous)]
@@ -549,11 +555,24 @@ class LexiconExtractor:
                 inherited = -1  # "Who wants chevrons ...?": what a dismissive question names is dismissed
             else:
                 inherited = carry
+            drop_context = False
+            if not clause.cues and not negation_is_contrast and not clause.rhetorical:
+                elided = self._elided_verdict(clauses, clause)
+                ahead = self._ahead(clauses, clause) if not carry else None
+                if elided:
+                    inherited = elided  # "the grid isn't the problem; the mustard is"
+                elif ahead is not None:
+                    inherited, drop_context = ahead, ahead == 0
+                elif not carry and clause.tokens[0] in data.MORE_WORDS:
+                    inherited = 1  # "less clutter, more breathing room": what is asked for more of
             features = [it for it in clause.items if it.entry.kind in ("feature", "category")]
             if not features:
                 features = self._aspect_items(clause)
             spoken = [c.polarity for c in clause.cues if c.polarity]
-            if (clause.contrast or not previous_cued) and spoken and not features and previous and self._bare_verdict([clause]):
+            if (
+                (clause.contrast or not previous_cued) and spoken and not features and previous
+                and not previous_conceded and self._bare_verdict([clause])
+            ):
                 # "neon is fun but a bit too much": the verdict after "but" is the conclusion about
                 # what the clause before it named; so is a verdict after a clause with none of its
                 # own ("the dark background, hmm, not so much"), keeping that clause's own negations.
@@ -577,15 +596,22 @@ class LexiconExtractor:
                 ):
                     continue  # "grid composition", "teal colour": the word only heads the feature
                 wants_more = self._mark_negation(clause, item)
+                if item.negated and item.entry.kind == "category":
+                    continue  # "no colour at all", "lacks texture": the image's own tags are what it has
                 polarity, source = self._polarity(clause, item, clause_hint or inherited, comment_polarity)
+                if drop_context and source == "context":
+                    continue  # "muted tones, but the gold is gorgeous": the first side is not judged
                 if wants_more:
                     polarity, source = 1, "negation"  # "not warm enough": more of it, please
                 if sarcastic and (source == "hint" and polarity > 0 or item.entry.kind == "feature" and item.entry.attribute.category == "mood"):
                     continue  # "really relaxing /s": a mood praised in irony is no evidence either way
                 if source == "hint":
-                    last_hint = polarity
-                    if item.negated:
+                    if item.negated and polarity < 0 and self._reduced(clause, item):
+                        pass  # "less clutter", "without the mess": the member wants less of what they judge
+                    elif item.negated:
                         continue  # "not cluttered": a judgement withdrawn, not a preference
+                    else:
+                        last_hint = polarity
                 elif item.negated and source != "negation" and not negation_is_contrast:
                     if source == "cue" and self._cleft(clause, item):
                         continue  # "it's not the lines I like": what is not liked is not said to be disliked
@@ -599,13 +625,76 @@ class LexiconExtractor:
                     mentions.extend(self._from_tags(tags, item.entry.categories, polarity))
                 if item.negated:
                     signs.update((id(m), -1) for m in mentions[first:])
-            carry = spoken[-1] if spoken else (last_hint or inherited)
+            carry = spoken[-1] if spoken else (last_hint or (0 if drop_context else inherited))
             if len(mentions) > start:
                 previous, previous_cued = mentions[start:], bool(clause.cues)
+                previous_conceded = clause.conceded
 
         if not mentions and comment_polarity and tags and self._bare_verdict(clauses):
             mentions = self._from_tags(tags, None, comment_polarity)
         return mentions
+
+    @staticmethod
+    def _elided_verdict(clauses: list[_Clause], clause: _Clause) -> int:
+        """ "The grid isn't the problem; the mustard is": a clause that ends on the verb of a negated
+        verdict before it takes that verdict un-negated (the problem -> disliked)."""
+        if clause.tokens[-1] not in data.ELIDING_VERBS or not any(it.entry.kind == "feature" for it in clause.items):
+            return 0
+        index = clauses.index(clause)
+        for earlier in reversed(clauses[max(0, index - 2) : index]):
+            negated = [c for c in earlier.cues if c.negated]
+            if negated:
+                return negated[-1].entry.polarity
+        return 0
+
+    def _ahead(self, clauses: list[_Clause], clause: _Clause) -> int | None:
+        """The polarity an unjudged clause takes from the one after it, or None when that says nothing.
+
+        - "Soft pastels, but the neon is awful": before a turn that dislikes something else, liked;
+          before a turn that likes something else ("muted tones, but the gold is gorgeous"), 0 (dropped).
+        - "Playful, sure, but it's exhausting": a granted quality before a turn, liked (or dropped).
+        - "Teal, not orange": before a clause that only negates features, liked.
+        - "Dark backgrounds? No, ...": a question answered by a bare "no" or "yes" takes the answer.
+        """
+        index = clauses.index(clause)
+        if not any(it.entry.kind == "feature" for it in clause.items):
+            return None
+        later = clauses[index + 1] if index + 1 < len(clauses) else None
+        granted = self._granted(clause)
+        if later is not None and later.sentence == clause.sentence and not later.items and self._granted(later):
+            # "Playful, sure, but ...": the granting word stands in a clause of its own
+            granted = True
+            later = clauses[index + 2] if index + 2 < len(clauses) else None
+        if later is not None and later.sentence == clause.sentence:
+            spoken = {c.polarity for c in later.cues if c.polarity}
+            named = any(it.entry.kind == "feature" for it in later.items)
+            if later.contrast and len(spoken) == 1:
+                verdict = spoken.pop()
+                if named or granted:
+                    clause.conceded = not named
+                    return 1 if verdict < 0 else 0
+                return None
+            if (
+                not later.contrast and not later.cues and named and later.tokens[0] in data.NOT_WORDS
+                and all(it.entry.kind not in ("feature", "category") or it.start > 0 for it in later.items)
+            ):
+                return 1
+            return None
+        if clause.question and not any(c.cues for c in clauses if c.sentence == clause.sentence):
+            answer = next((c for c in clauses if c.sentence > clause.sentence), None)
+            if answer is not None and answer.sentence == clause.sentence + 1:
+                first = answer.tokens[0]
+                return -1 if first in data.NO_ANSWERS else 1 if first in data.YES_ANSWERS else None
+        return None
+
+    @staticmethod
+    def _granted(clause: _Clause) -> bool:
+        return any(t in data.CONCESSION_WORDS for t in clause.tokens)
+
+    def _reduced(self, clause: _Clause, item: _Item) -> bool:
+        """True when `item` follows "less", "fewer" or "without" (not a plain "not")."""
+        before = [it for it in clause.items if it.end <= item.start]
+        return bool(before) and before[-1].entry.kind == "feature_negator" and clause.tokens[before[-1].start] in data.REDUCING_WORDS
 
     def _aspect_items(self, clause: _Clause) -> list[_Item]:
         """Stand-ins for the vague word a one-aspect verdict implies ("garish" -> "the colours")."""
@@ -664,10 +753,16 @@ class LexiconExtractor:
         for index, token in enumerate([*tokens, "."]):
             if token not in data._HARD_BREAKS:
                 continue
+            words = [t for t in tokens[begin:index] if _WORD.match(t)]
+            opening = [w for w in words[:6] if w not in ("so", "honestly", "seriously", "really", "but", "and", "like", "ok", "okay")]
+            if token != "?" and opening[:1] == ["why"] and any(tuple(opening[: len(d)]) == d for d in self.lexicon.dismissals):
+                # "Why is everything so dark." asks nothing without its "?" either; praise in it keeps
+                # its meaning ("why is everything so lovely here") since only a true question is flipped.
+                scanned = self.lexicon._scan(tokens[begin:index])
+                if not any(it.entry.kind == "cue" and it.entry.polarity > 0 for it in scanned):
+                    rhetorical.add(sentence)
             if token == "?":
                 questions.add(sentence)
-                words = [t for t in tokens[begin:index] if _WORD.match(t)]
-                opening = [w for w in words[:6] if w not in ("so", "honestly", "seriously", "really", "but", "and", "like", "ok", "okay")]
                 if any(tuple(opening[: len(d)]) == d for d in self.lexicon.dismissals):
                     rhetorical.add(sentence)
                     turns.update(
@@ -702,6 +797,10 @@ class LexiconExtractor:
                 contrast = False
             elif token in data._SOFT_BREAKS:
                 close(False)
+            elif token == "if" and current and current[-1] == "even":
+                current.pop()  # "gorgeous even if the grid is stiff": a turn, like "though"
+                starts_sentence = not current and not any(c.sentence == sentence for c in clauses)
+                close(not starts_sentence)
             elif token in data.CONTRAST_WORDS:
                 if current in (["even"], ["and"]):
                     current = []
@@ -741,7 +840,9 @@ class LexiconExtractor:
                     continue  # "the dots give me ...": a report, not the imperative "give me more teal"
             if kind == "wish":
                 # "wish it wasn't so abstract", "wish there was less grain": a wish against something
-                for other in items[index + 1 :]:
+                for position, other in enumerate(items[index + 1 :], index + 1):
+                    if other.entry.kind in ("feature", "category") and self._copula_negated(clause, other, items[position + 1 :]):
+                        continue  # "wish the colours weren't so harsh": the wish is against what it names
                     if other.start - item.end > 4 or other.entry.kind in (*_CUE_KINDS, "feature", "category"):
                         break  # "rather see X than Y": the negation belongs to Y, not to the wish
                     if other.entry.kind in ("negator", "feature_negator") and not other.consumed:
@@ -784,11 +885,25 @@ class LexiconExtractor:
                                     other.consumed = True
                             break
                 if negated:
-                    polarity = 0 if kind == "excess" else -polarity  # "not too busy" is no verdict
+                    item.negated = True
+                    # "not too busy", "the grid isn't the problem": no verdict either way
+                    withdrawn = kind == "excess" or word in data.COMPLAINT_NOUNS
+                    polarity = 0 if withdrawn else -polarity
             if sarcastic and polarity > 0 and kind in ("cue", "wish"):
                 polarity = -1  # "Oh great, another gradient": the praise is the complaint
             item.polarity = polarity
             clause.cues.append(item)
+
+    @staticmethod
+    def _copula_negated(clause: _Clause, item: _Item, rest: list[_Item]) -> bool:
+        """True when the next thing after `item` is "wasn't", "weren't", "isn't" or "was/were not"."""
+        if not rest or rest[0].entry.kind != "negator":
+            return False
+        between = clause.tokens[item.end : rest[0].start]
+        word = clause.tokens[rest[0].start]
+        if word in data.COPULA_NEGATIONS and not between:
+            return True
+        return word == "not" and between in (["was"], ["were"], ["is"], ["are"])
 
     def _mark_negation(self, clause: _Clause, item: _Item) -> bool:
         """Mark `item` negated by a negator or comparison just before it; True for "not X enough"."""
@@ -894,7 +1009,7 @@ class LexiconExtractor:
                     covered.update(range(it.start, it.end))
             for position, token in enumerate(clause.tokens):
                 if position not in covered and _WORD.match(token) and token not in data.STOPWORDS | data.FILLERS:
-                    if token not in ("art", "style", "drawings", "painting", "paintings", "and"):
+                    if token not in ("art", "style", "drawings", "painting", "paintings", "and", "always", "forever"):
                         return False
         return has_feature
 

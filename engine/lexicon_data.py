@@ -60,7 +60,7 @@ VOCABULARY: dict[str, str] = {
         blue: blue, bluish
         sky blue: sky blue, light blue, azure, cerulean
         baby blue: baby blue, powder blue, pale blue
-        ice blue: ice blue, icy blue, glacier blue, icy blues
+        ice blue: ice blue, icy blue, glacier blue, icy blues, pale icy blue
         electric blue: electric blue, neon blue
         cobalt blue: cobalt, cobalt blue, royal blue, ultramarine
         sapphire blue: sapphire, sapphire blue
@@ -365,7 +365,7 @@ VOCABULARY: dict[str, str] = {
     # How the picture is arranged.
     "composition": """
         minimalist: minimalist, minimalism, minimal, simple, simplicity, clean, sparse, understated, uncluttered, less is more, minimalistic, plain, simple shapes, empty
-        busy: busy, cluttered, crowded, overcrowded, too much going on, overloaded, packed, dense, maximalist, maximalism, crammed, cramped, chargé
+        busy: busy, clutter, cluttered, crowded, nowhere to rest, nowhere for the eye to rest, too much to look at, overcrowded, too much going on, overloaded, packed, dense, maximalist, maximalism, crammed, cramped, chargé
         symmetrical: symmetrical, symmetry, symmetric, mirrored, mirror image
         asymmetrical: asymmetrical, asymmetry, asymmetric, off center
         radial symmetry: radial symmetry, radial, radiating, radially symmetric, kaleidoscope, kaleidoscopic
@@ -505,7 +505,7 @@ VOCABULARY: dict[str, str] = {
         ornate: ornate, ornamental, decorative, embellished, filigree
         polished: polished, slick, professional, clean finish
         unfinished: unfinished, rough sketch, incomplete, raw
-        hand drawn: hand drawn, handmade, hand made, hand painted, handcrafted
+        hand drawn: hand drawn, handmade, hand made, hand painted, handcrafted, human touch, the hand of the artist
         stylized: stylized, stylised, stylization
         photorealistic: photorealistic, photorealism, hyperrealistic, hyperrealism, hyper realistic
     """,
@@ -538,6 +538,7 @@ TRANSLATIONS = """
     yellow: jaune, gelb, amarillo, amarilla
     green: vert, verte, grun, verde
     blue: bleu, bleue, blau, azul
+    ice blue: azul hielo, bleu glacier, bleu glace, eisblau
     navy: bleu marine, bleu fonce, dunkelblau, azul marino, azul oscuro
     turquoise: turquoise, turkis, turquesa
     purple: lila, morado
@@ -568,7 +569,7 @@ TRANSLATIONS = """
     pixel art: pixelkunst
     stained glass: vitrail, vitraux, buntglas, vitral, vitrales
     minimalist: minimaliste, minimalistisch, minimalista, epure, schlicht, sencillo
-    busy: charge, chargee, uberladen, recargado, recargada
+    busy: charge, chargee, uberladen, recargado, recargada, unruhig, surcharge, surchargee
     calm: calme, paisible, ruhig, tranquilo, tranquila, sereno
     chaotic: chaotique, chaotisch, caotico, caotica
     dreamy: reveur, reveuse, vertraumt, sonador, sonadora
@@ -665,6 +666,19 @@ POLARITY_HINTS: dict[str, int] = {
     "sterile": -1,
     "clinical": -1,
     "chilly": -1,
+    "froid": -1,
+    "kalt": -1,
+    "frio": -1,
+    "sad": -1,
+    "triste": -1,
+    "traurig": -1,
+    "old fashioned": -1,
+    "basic": -1,
+    "clutter": -1,
+    "nowhere to rest": -1,
+    "nowhere for the eye to rest": -1,
+    "too much to look at": -1,
+    "unruhig": -1,
     "elegant": 1,
     "elegance": 1,
     "graceful": 1,
@@ -695,7 +709,9 @@ POSITIVE_CUES = """
     evocative, arresting, lush, engaging, nailed, nails, clever, heaven, favor, favors, favored, don't mind, do not mind, what i look for,
     what i'm looking for, i look for, appealed, heavenly, my thing, my style, my taste, my aesthetic, my jam, my vibe,
     make me happy, makes me happy, made me happy, speaks to me, speak to me, moves me,
-    move me, calls to me, chef's kiss, slaps, so good, top notch,
+    move me, calls to me, chef's kiss, slaps, so good, top notch, admire, admired, admirable, effective,
+    respond to, responds to, draws me in, draw me in, drew me in, pulls me in, goes hard, go hard, is sick,
+    looks sick, what i come here for, what i'm here for, what i am here for,
     gives me life, treat for the eyes, eye candy, refreshing, striking, handled well,
     wouldn't change a thing, would not change a thing, ok, okay, alright, decent, fine, please,
     j'adore, adore, aime, aimer, j'aime, magnifique, magnifiques, superbe, superbes, belle, belles, beau,
@@ -729,7 +745,9 @@ NEGATIVE_CUES = """
     a bit much, bit much, a little much, much too, get rid of, lose the, ditch the, least favorite,
     bother, bothers, bothered, forced, shallow, predictable, excessive, marred, marred by, stale, derivative,
     clumsy, awkward, muddled, lackluster, underwhelming, tedious, grating, stresses me out, stressful,
-    overwrought, less so, not so much, uninteresting, unimpressive, not feeling, not feelin, not sure about, unsure about, not convinced, not convinced by, on the fence about,
+    overwrought, less so, not so much, cheapens, cheapen, cheapened, exhausting, crude, snooze, snoozefest,
+    yawn, not it, feel nothing, feels nothing, makes me feel nothing, sick of, makes me sick, a touch heavy,
+    a tad heavy, a little heavy, problem, the problem, issue, the issue, uninteresting, unimpressive, not feeling, not feelin, not sure about, unsure about, not convinced, not convinced by, on the fence about,
     deteste, detester, je deteste, horrible, moche, moches, ennuyeux, ennuyeuse, laide,
     agressif, agressive, non merci, bof, nein danke, no gracias,
     hasse, hassen, hasslich, langweilig, furchtbar, schrecklich, grell, nervig, kitschig,
@@ -833,6 +851,31 @@ INJECTION_WORDS = """
 VERDICT_NEGATORS = "no, nein, non, nope"
 # ... and these only when nothing but function words stand with them ("absolutely not").
 BARE_VERDICT_NEGATORS = "not, never, nicht, pas, nunca, jamais"
+
+# Nouns of complaint: "X is the problem" dislikes X, but "X isn't the problem" likes nothing.
+COMPLAINT_NOUNS = {"problem", "the problem", "issue", "the issue"}
+
+# "wish the grain wasn't there": a negated copula right after what the wish names turns it against it.
+COPULA_NEGATIONS = {"wasn't", "weren't", "isn't", "aren't", "wasnt", "werent", "isnt", "arent"}
+
+# A clause ending on one of these repeats the verb of a negated verdict before it ("..., the mustard is").
+ELIDING_VERBS = {"is", "are", "was", "were", "does", "do", "did"}
+
+# A clause opening with one of these asks for more of what it names ("more breathing room").
+MORE_WORDS = {"more", "plus", "mehr", "mas"}
+
+# A clause opening with one of these, after a clause with no verdict, sets the two apart: "teal, not orange".
+NOT_WORDS = {"not", "no", "never", "nicht", "pas", "jamais"}
+
+# A bare answer to a question that named features: "Dark backgrounds? No, light ones please."
+NO_ANSWERS = {"no", "nope", "nah", "non", "nein"}
+YES_ANSWERS = {"yes", "yeah", "yep", "yup", "oui", "ja", "si"}
+
+# Granting a quality before a turn: "Playful, sure, but it's exhausting".
+CONCESSION_WORDS = {"sure", "granted", "admittedly", "certainly", "agreed"}
+
+# Negators after which a judging feature is still disliked: "less clutter", "without the mess".
+REDUCING_WORDS = {"less", "fewer", "without", "sans", "ohne", "sin", "weniger", "menos"}
 
 # "not X enough" and "X isn't enough" ask for more X.
 ENOUGH_WORDS = "enough, assez, genug, suficiente, suficientemente"

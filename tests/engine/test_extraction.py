@@ -756,3 +756,57 @@ def test_explicit_mentions_win_over_a_verdict_on_the_whole_image(lexicon):
     result = extract(lexicon, "Love this one!", "The grain ruins everything.", tags=RINGS_TAGS)
     assert "grainy texture" in result.disliked and "grainy texture" not in result.liked
     assert "teal" in result.liked
+
+
+# --- rules v4: general constructions found reading dev-c; every sentence here is new -----------------
+
+
+def test_an_unjudged_side_before_not_is_liked(lexicon):
+    assert _lists(lexicon, "Sepia, not chrome.") == ({"sepia"}, {"metallic"})
+    assert _lists(lexicon, "Paisley, never chevrons.") == ({"paisley"}, {"chevron"})
+
+
+def test_a_question_answered_yes_or_no_takes_the_answer(lexicon):
+    assert _lists(lexicon, "Chevrons? Nope, paisley please.") == ({"paisley"}, {"chevron"})
+    assert _lists(lexicon, "Sepia? Yes, more of it.") == ({"sepia"}, set())
+
+
+def test_why_complaints_without_a_question_mark(lexicon):
+    assert _lists(lexicon, "Why does every piece have chrome") == (set(), {"metallic"})
+    assert _lists(lexicon, "Why is everything so lovely here") == (set(), set())  # praise is not flipped
+
+
+def test_less_this_more_that(lexicon):
+    assert _lists(lexicon, "Fewer chevrons, more paisley.") == ({"paisley"}, {"chevron"})
+    assert _lists(lexicon, "More stippling, less chrome!") == ({"stippling"}, {"metallic"})
+    assert _lists(lexicon, "Without the clutter it would sing.") == (set(), {"busy"})  # less of a judged thing
+    assert _lists(lexicon, "Not cluttered, just sepia tones. Lovely.") == ({"sepia"}, set())  # withdrawn, no carry
+
+
+def test_an_elided_verdict_takes_the_negated_one_before_it(lexicon):
+    assert _lists(lexicon, "The sepia isn't the issue; the chrome is.") == (set(), {"metallic"})
+
+
+def test_a_wish_against_a_negated_copula(lexicon):
+    assert _lists(lexicon, "I wish the stippling wasn't there.") == (set(), {"stippling"})
+    assert _lists(lexicon, "I wish the chrome weren't so shiny.")[0] == set()
+
+
+def test_an_unjudged_side_before_a_turn(lexicon):
+    assert _lists(lexicon, "Stippled and sepia, though the chrome is tacky.") == ({"stippling", "sepia"}, {"metallic"})
+    # before a turn that likes something else, the first side is not judged (dropped, not flipped)
+    assert _lists(lexicon, "Stippling and sepia, but the paisley is gorgeous.") == ({"paisley"}, set())
+    assert _lists(lexicon, "Paisley, granted, but it's boring.") == ({"paisley"}, set())
+    assert _lists(lexicon, "The paisley is lovely even if the chevrons are a bit stiff.") == ({"paisley"}, {"chevron"})
+
+
+def test_a_negated_aspect_word_does_not_stand_for_the_image(lexicon):
+    liked, disliked = _lists(lexicon, "No colour whatsoever 😢", tags=RINGS_TAGS)
+    assert not liked & set(RINGS_TAGS)
+
+
+def test_new_verdict_words(lexicon):
+    assert _lists(lexicon, "The paisley draws me in.") == ({"paisley"}, set())
+    assert _lists(lexicon, "I admire the stippling.") == ({"stippling"}, set())
+    assert "stippling" in _lists(lexicon, "Kinda basic stippling")[1]
+    assert "sepia" in _lists(lexicon, "The sepia looks old-fashioned")[1]

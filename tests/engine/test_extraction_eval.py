@@ -2,6 +2,8 @@
 
 The floors are regression guards set a little under the measured scores (see bench/extraction/
 README.md); they are not targets to tune against, and the held-out split has none of its own.
+dev-c (m31-m42) was the first held-out block; it was re-marked dev once it had been measured, and
+heldout-b (m51-m62), written by a second annotator, is the held-out split now.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ def members() -> list[Member]:
 def test_the_set_has_the_promised_shape(members):
     assert len(members) >= 40
     assert {m.split for m in members} == {"dev", "heldout"}
-    assert {m.block for m in members if m.split == "dev"} == {"dev-a", "dev-b"}
-    assert [m.id for m in members if m.split == "heldout"] == [f"m{i}" for i in range(31, 43)]
+    assert {m.block for m in members if m.split == "dev"} == {"dev-a", "dev-b", "dev-c"}
+    assert [m.id for m in members if m.block == "dev-c"] == [f"m{i}" for i in range(31, 43)]
+    assert [m.id for m in members if m.split == "heldout"] == [f"m{i}" for i in range(51, 63)]
+    assert {m.block for m in members if m.split == "heldout"} == {"heldout-b"}
     assert sum(m.split == "heldout" for m in members) >= 10
     assert len({m.id for m in members}) == len(members)
     for member in members:
@@ -99,9 +103,11 @@ def test_a_backend_that_fails_on_one_member_scores_zero_there_only(members):
 def test_the_lexicon_floor(members):
     scores, _ = evaluate(make_extractor("lexicon").extract, members, make_canonical())
     dev, everything = scores["dev"], total(scores)
-    assert dev.f1 >= 0.87 and dev.polarity_errors <= 3, (dev.f1, dev.polarity_errors)
-    assert scores["dev-b"].f1 >= 0.88 and scores["dev-b"].polarity_errors <= 2, scores["dev-b"].f1
-    assert everything.f1 >= 0.82, everything.f1
+    # Dev is the 50 members that were "all" before heldout-b (that floor was 0.82 with 19 polarity errors).
+    assert dev.f1 >= 0.87 and dev.polarity_errors <= 2, (dev.f1, dev.polarity_errors)
+    assert scores["dev-a"].f1 >= 0.87 and scores["dev-a"].polarity_errors <= 1, scores["dev-a"].f1
+    assert scores["dev-b"].f1 >= 0.94 and scores["dev-b"].polarity_errors <= 1, scores["dev-b"].f1
+    assert scores["dev-c"].f1 >= 0.82 and scores["dev-c"].polarity_errors <= 2, scores["dev-c"].f1
     assert everything.ms_per_member < 50
 
 
@@ -113,7 +119,7 @@ def test_the_bench_command_prints_scores_per_split():
     assert completed.returncode == 0, completed.stderr
     assert "precision" in completed.stdout and "held-out" in completed.stdout
     report = json.loads(completed.stdout.strip().splitlines()[-1])
-    assert set(report["lexicon"]) == {"dev", "heldout", "all", "dev-a", "dev-b"}
+    assert set(report["lexicon"]) == {"dev", "heldout", "all", "dev-a", "dev-b", "dev-c", "heldout-b"}
     assert report["lexicon"]["all"]["members"] >= 40
 
 
