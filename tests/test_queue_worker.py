@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
-import threading
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from tests.workers import GatedGenerator
 from viper import jobs
 from viper.errors import InvalidArgument, JobCancelled, QueueUnavailable
 from viper.queue import JobQueue, Progress
@@ -82,32 +82,6 @@ async def test_an_unreachable_redis_is_a_clear_error(tmp_path):
 
 
 # Dynamic batching in the worker: several jobs at once, one GPU batch at a time.
-
-
-class GatedGenerator:
-    """The real tiny generator whose first job holds at step 1 until the test opens the gate.
-
-    While it holds the GPU, the jobs queued after it wait in the batcher together, so the test knows
-    for certain which of them will share the next batch, however fast or slow the machine.
-    """
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.gate = threading.Event()
-        self.holding = threading.Event()
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def generate(self, request, *, on_step=None, should_stop=None):
-        def step(i: int, n: int) -> None:
-            if on_step is not None:
-                on_step(i, n)
-            if not self.gate.is_set():
-                self.holding.set()
-                self.gate.wait(timeout=60)
-
-        return self.inner.generate(request, on_step=step, should_stop=should_stop)
 
 
 @contextlib.asynccontextmanager

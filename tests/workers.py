@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 
 
 @contextlib.asynccontextmanager
@@ -26,3 +27,30 @@ async def running_worker(settings, redis_url: str, models: dict | None = None):
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
         await worker.close()
+
+
+class GatedGenerator:
+    """The real generator, held after a job's first step until the test opens `gate`.
+
+    `holding` tells the test a job is being held. While it holds the GPU, progress has been reported
+    and later jobs wait in the batcher together, so a test can see a progress edit, or know which
+    jobs will share the next batch, however fast or slow the machine.
+    """
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.gate = threading.Event()
+        self.holding = threading.Event()
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def generate(self, request, *, on_step=None, should_stop=None):
+        def step(i: int, n: int) -> None:
+            if on_step is not None:
+                on_step(i, n)
+            if not self.gate.is_set():
+                self.holding.set()
+                self.gate.wait(timeout=60)
+
+        return self.inner.generate(request, on_step=step, should_stop=should_stop)

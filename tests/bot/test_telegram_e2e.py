@@ -15,7 +15,6 @@ import io
 import shutil
 import sqlite3
 import tempfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -29,7 +28,7 @@ from bot.adapters.telegram_adapter import (
 )
 from bot.core import MemberRef
 from tests.emulators.telegram_api import ApiCall, TelegramAPIEmulator
-from tests.workers import running_worker
+from tests.workers import GatedGenerator, running_worker
 from viper.app import open_runtime
 from viper.redis_server import EmbeddedRedis
 
@@ -95,29 +94,6 @@ async def telegram_bot(core, settings, api: TelegramAPIEmulator):
     finally:
         stop.set()
         await asyncio.wait_for(task, 15)
-
-
-class GatedGenerator:
-    """The real tiny generator, held after its first step until the test opens the gate.
-
-    Lets a test see a progress edit for certain, however fast the machine paints.
-    """
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.gate = threading.Event()
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
-
-    def generate(self, request, *, on_step=None, should_stop=None):
-        def step(i: int, n: int) -> None:
-            if on_step is not None:
-                on_step(i, n)
-            if i == 1:
-                self.gate.wait(timeout=60)
-
-        return self.inner.generate(request, on_step=step, should_stop=should_stop)
 
 
 def sent(chat_id: int, contains: str = "", method: str = "sendMessage"):

@@ -35,18 +35,7 @@ MEMBERS = [
 ]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The tiny model gains nothing from threads, and CI shares its few cores."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(scope="module")
-def tiny() -> ViperGenerator:
-    return load_generator("tiny")
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/engine/conftest.py; `tiny` comes from there too
 
 
 @pytest.fixture(scope="module")
