@@ -2,13 +2,15 @@
 
 It runs on any CPU in well under a millisecond per comment, needs nothing downloaded and is
 deterministic, so onboarding works on the smallest install and in CI. The tables (about 450
-attributes in 19 categories, cue words, a short French/German/Spanish core) live in
+attributes in 19 categories, cue words, a short French/German/Spanish/Italian/Portuguese/Dutch core) live in
 `engine.lexicon_data`; this module holds the rules, which are small on purpose so an operator can
 predict what a comment will produce.
 
 How one comment is read:
 
-1. Normalise and tokenise (accents, British spellings, hyphens, French elisions such as "l'aquarelle").
+1. Normalise and tokenise (accents, British spellings, hyphens, French elisions such as "l'aquarelle";
+   chat forms: "texture's" is "texture is", "pink n blue", "black/white", "X > Y" is "X over Y",
+   a year is its decade).
 2. Split into clauses at sentence ends, commas and contrast words ("but", "though", "mais", "aber").
 3. In each clause find features (longest phrase first), cues ("love", "not a fan", "leaves me cold"),
    negators, wishes, "too", "lacks", comparisons ("than", "instead of", "X over Y").
@@ -31,9 +33,15 @@ How one comment is read:
    dropped before a turn that likes something else; a question answered "No"/"Yes" takes the answer;
    "more X" asks for X; "the grid isn't the problem; the mustard is" repeats the negated verdict
    un-negated; "wish X wasn't ..." is against X; "less clutter" still dislikes clutter.
+   Rules v5: "less X" always dislikes X; a turn with no verdict before it ("same weave but in greens!!
+   love love love") joins two descriptions; a wish against one thing ("if only the edges weren't so
+   straight") leaves the rest liked; a verdict on the losing side of "than"/"over" does not reach
+   back across it.
 6. Vague words ("the colours", "the lines") become the answered image's tags in those categories; a
    bare verdict ("love this one!") stands for all its tags, except features the member judges in
-   words anywhere in their comments (the words win). A feature in both lists is dropped.
+   words anywhere in their comments (the words win). A plain colour word on an image is that image's
+   own shade when it shows exactly one ("the pink" on a hot-pink image). A feature in both lists is
+   dropped.
 """
 
 from __future__ import annotations
@@ -60,7 +68,7 @@ __all__ = [
 
 # Bump when a rule changes what a comment produces; profiles record it with the vocabulary's size
 # and fingerprint, so a profile says exactly which reading made it.
-LEXICON_RULES_VERSION = "4"
+LEXICON_RULES_VERSION = "5"
 # Longer comments are read up to here: enough for any real comment, and it bounds the work.
 MAX_LEXICON_CHARS = 4000
 
@@ -119,6 +127,7 @@ def _normalise(text: str) -> str:
         text = pattern.sub(replacement, text)
     text = re.sub(r"(?<=\w)-(?=\w)", " ", text)
     text = text.replace("&", " and ")
+    text = re.sub(r"(?<=[a-z]{2})/(?=[a-z]{2})", " and ", text)  # "black/white", "indigo/peach" (not "/s")
     return text
 
 
@@ -129,13 +138,28 @@ _TO_AS_TO_BEFORE = {
 }
 
 
+_YEAR = re.compile(r"^19([2-9])\d$")
+# "it's", "that's": kept whole (the tables know them); "texture's nice", "marbling's lovely": split.
+_S_KEPT = {"it", "that", "what", "let", "there", "here", "who", "he", "she", "where", "how", "one", "this"}
+
+
 def _tokens(text: str) -> list[str]:
     out: list[str] = []
-    raw = _TOKEN.findall(_normalise(text))
+    raw = _TOKEN.findall(_normalise(text.replace("<3", " ❤ ")))
     for index, token in enumerate(raw):
         match = _ELISION.match(token)
         if match and match.group(2) not in _ENGLISH_SUFFIXES:
             out.extend(match.groups())
+        elif token.endswith("'s") and len(token) > 4 and token[:-2].isalpha() and token[:-2] not in _S_KEPT:
+            out.extend((token[:-2], "is"))
+        elif _YEAR.match(token):
+            out.append(f"19{_YEAR.match(token).group(1)}0s")  # "very 1974": the seventies
+        elif token == "n" and out and index + 1 < len(raw):
+            out.append("and")  # "pink n blue": chat's "and" (French "n'" arrives glued: "n'aime")
+        elif token == ">" and out and index + 1 < len(raw) and raw[index + 1] not in (">", "="):
+            out.append("over")  # "cartoony > realistic": the left side wins
+        elif token == ">":
+            continue  # ">>>" reads as one ">", taken at its last character
         elif token == "pas" and any(t in ("ne", "n") for t in out[-3:]):
             continue  # French "ne ... pas": the "ne" already negates
         elif token == "to" and _to_means_too(out, raw[index + 1] if index + 1 < len(raw) else ""):
@@ -523,10 +547,15 @@ class LexiconExtractor:
         hedged = {c.sentence for c in clauses if any(it.entry.kind == "hedge" for it in c.items)}
         clauses = [c for c in clauses if c.sentence not in hedged]
         cue_signs = {c.polarity for clause in clauses for c in clause.cues if c.polarity}
+        wishes = {c.polarity for clause in clauses for c in clause.cues if c.polarity and c.entry.kind == "wish"}
         comment_polarity = next(iter(cue_signs)) if len(cue_signs) == 1 else self._concluding_verdict(clauses)
         hints = {it.entry.polarity for c in clauses for it in c.items if it.entry.kind == "feature"} - {0}
         if sarcastic:
             comment_polarity = -1
+        elif cue_signs == wishes == {-1}:
+            # The one verdict is a wish against one thing ("Bold stripes, bold colours — if only the edges
+            # weren't so ruler-straight"): the rest is what the member would keep.
+            comment_polarity = 1
         elif hedged and not cue_signs:
             comment_polarity = 0  # the member is undecided: nothing else in the comment is a verdict
         elif not cue_signs and len(hints) == 1:
@@ -550,7 +579,11 @@ class LexiconExtractor:
             # After "but" with no cue of its own the clause means the opposite of what came before;
             # between two clauses without a verdict ("minimal yet warm, I like it") it means nothing.
             if negation_is_contrast:
-                inherited = -carry if carry else (self._verdict_after(clauses, clause) or -comment_polarity)
+                # Against the verdict before the turn; with none before it ("same weave but in greens!!
+                # love love love"), the turn only joins two descriptions and the comment's verdict holds.
+                judged_before = any(c.polarity for earlier in clauses[: clauses.index(clause)] for c in earlier.cues)
+                against = comment_polarity if cue_signs and not judged_before else -comment_polarity
+                inherited = -carry if carry else (self._verdict_after(clauses, clause) or against)
             elif clause.rhetorical and not clause.cues:
                 inherited = -1  # "Who wants chevrons ...?": what a dismissive question names is dismissed
             else:
@@ -572,6 +605,7 @@ class LexiconExtractor:
             if (
                 (clause.contrast or not previous_cued) and spoken and not features and previous
                 and not previous_conceded and self._bare_verdict([clause])
+                and clause.tokens[0] not in data.MORE_WORDS  # "less polish, more mess": a request, not a verdict
             ):
                 # "neon is fun but a bit too much": the verdict after "but" is the conclusion about
                 # what the clause before it named; so is a verdict after a clause with none of its
@@ -603,6 +637,8 @@ class LexiconExtractor:
                     continue  # "muted tones, but the gold is gorgeous": the first side is not judged
                 if wants_more:
                     polarity, source = 1, "negation"  # "not warm enough": more of it, please
+                elif item.negated and self._reduced(clause, item, data.LESS_WORDS):
+                    polarity, source = -1, "negation"  # "less polish", "fewer shapes": a wish against it
                 if sarcastic and (source == "hint" and polarity > 0 or item.entry.kind == "feature" and item.entry.attribute.category == "mood"):
                     continue  # "really relaxing /s": a mood praised in irony is no evidence either way
                 if source == "hint":
@@ -632,6 +668,20 @@ class LexiconExtractor:
 
         if not mentions and comment_polarity and tags and self._bare_verdict(clauses):
             mentions = self._from_tags(tags, None, comment_polarity)
+        return self._grounded(mentions, tags)
+
+    def _grounded(self, mentions: list[Mention], tags: list[str]) -> list[Mention]:
+        """Plain colour words named on an image, as the image's own shade of them (data.GROUNDING)."""
+        if not tags:
+            return mentions
+        shown = {a.name for a in map(self.lexicon.lookup, tags) if a is not None}
+        for mention in mentions:
+            if mention.source != "text" or mention.feature in shown:
+                continue  # the image shows the plain colour itself
+            family = data.GROUNDING.get(mention.feature)
+            shades = [name for name in family or () if name in shown]
+            if len(shades) == 1:
+                mention.feature = shades[0]
         return mentions
 
     @staticmethod
@@ -691,10 +741,10 @@ class LexiconExtractor:
     def _granted(clause: _Clause) -> bool:
         return any(t in data.CONCESSION_WORDS for t in clause.tokens)
 
-    def _reduced(self, clause: _Clause, item: _Item) -> bool:
-        """True when `item` follows "less", "fewer" or "without" (not a plain "not")."""
+    def _reduced(self, clause: _Clause, item: _Item, words: set[str] = data.REDUCING_WORDS) -> bool:
+        """True when `item` follows "less", "fewer" or "without" (not a plain "not"), or one of `words`."""
         before = [it for it in clause.items if it.end <= item.start]
-        return bool(before) and before[-1].entry.kind == "feature_negator" and clause.tokens[before[-1].start] in data.REDUCING_WORDS
+        return bool(before) and before[-1].entry.kind == "feature_negator" and clause.tokens[before[-1].start] in words
 
     def _aspect_items(self, clause: _Clause) -> list[_Item]:
         """Stand-ins for the vague word a one-aspect verdict implies ("garish" -> "the colours")."""
@@ -935,7 +985,7 @@ class LexiconExtractor:
         previous = list(clause.tokens[max(0, item.start - 4) : item.start])
         while previous and previous[-1] in data.FILLERS:
             previous.pop()
-        before = [it for it in clause.items[:index] if it.entry.kind == "feature"]
+        before = [it for it in clause.items[:index] if it.entry.kind in ("feature", "category")]
         if previous and previous[-1] in ("over", "to"):
             prefers = any(" ".join(clause.tokens[c.start : c.end]) in _PREFER for c in clause.cues)
             if before and (previous[-1] == "over" or prefers):
@@ -970,14 +1020,17 @@ class LexiconExtractor:
         such as "no neon" a dislike ("negation", already final).
         """
         after = [t for t in clause.tokens[item.end : item.end + 3] if t not in data.FILLERS]
-        if after and after[0] in data.COMPARISON_LOSERS and any(
-            it.start > item.end and it.entry.kind == "feature" for it in clause.items
+        if after and after[0] in data.COMPARISON_LOSERS and (
+            any(it.start > item.end and it.entry.kind == "feature" for it in clause.items)
+            or clause.tokens[item.end + 1 : item.end + 2] in (["everything"], ["anything"], ["all"])  # "over everything else"
         ):
             return 1, "cue"  # "paisley over boring stripes": the side before "over" wins, whatever "boring" says
         best, best_distance = None, None
         for cue in clause.cues:
             if cue.end <= item.start:
                 distance = item.start - cue.end
+            elif self._compared_between(clause, item.end, cue.start):
+                continue  # "rather something organic than a rigid maze": "rigid" judges the other side
             else:
                 distance = cue.start - item.end + 0.5  # on a tie, the cue before the feature wins
             if best_distance is None or distance < best_distance:
@@ -993,6 +1046,15 @@ class LexiconExtractor:
         if comment_polarity:
             return comment_polarity, "context"
         return (-1 if item.negated else 0), "negation"
+
+    @staticmethod
+    def _compared_between(clause: _Clause, start: int, end: int) -> bool:
+        """True when a comparison word ("than", "over", "rather than") stands between two positions."""
+        return any(
+            it.entry.kind == "feature_negator" and clause.tokens[it.start] in ("than", "rather", "over")
+            and start <= it.start < end
+            for it in clause.items
+        ) or any(token in data.COMPARISON_LOSERS for token in clause.tokens[start:end])
 
     def _only_features(self, clauses: list[_Clause]) -> bool:
         """True when the comment names features and says nothing else (no verdict, no other words)."""

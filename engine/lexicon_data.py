@@ -94,11 +94,11 @@ VOCABULARY: dict[str, str] = {
     # How colours are used together: temperature, saturation, schemes.
     "palette": """
         warm colors: warm colors, warm tones, warm palette, warm hues, warm color, warm, warmth, warmer, warmer tones, warmer colors
-        cool colors: cool colors, cool tones, cool palette, cold colors, cold tones, cool hues, cool color
+        cool colors: cool colors, cool tones, cool palette, cold colors, cold tones, cool hues, cool color, cooler colors, cooler tones, cooler palette
         pastel colors: pastel, pastel colors, pastel tones, pastel palette, soft colors, pastel shades
         candy colors: candy colors, candy colored, sugary colors, sherbet colors
         neon colors: neon, neon colors, fluorescent, day glo, dayglo, neon palette
-        vibrant colors: vibrant, vibrant colors, vivid, vivid colors, saturated, saturated colors, bold colors, saturation, highly saturated, rich saturation, punchy colors
+        vibrant colors: vibrant, vibrant colors, vivid, vivid colors, saturated, saturated colors, bold colors, saturation, highly saturated, rich saturation, punchy colors, strong colors, intense colors
         bright colors: bright colors, bright palette, bright tones, brights, bright colours
         muted colors: muted, muted colors, muted tones, subdued colors, dusty colors, toned down colors, desaturated, muted palette
         faded colors: faded, faded colors, washed out, washed out colors, bleached, sun faded
@@ -279,7 +279,7 @@ VOCABULARY: dict[str, str] = {
     """,
     # Marks of the brush or tool.
     "brushwork": """
-        visible brushstrokes: brushstrokes, brush strokes, visible brushstrokes, painterly, brushy, visible strokes, visible brush strokes
+        visible brushstrokes: brushstrokes, brush strokes, visible brushstrokes, painterly, brushy, visible strokes, visible brush strokes, chunky brushwork, chunky brushstrokes, thick brushstrokes, bold brushstrokes
         impasto: impasto, thick paint, heavy paint
         loose brushwork: loose, loose brushwork, loose strokes, gestural, expressive strokes, gestural abstraction
         fine brushwork: fine brushwork, delicate strokes, precise, precision, meticulous
@@ -302,7 +302,7 @@ VOCABULARY: dict[str, str] = {
         sketchy lines: sketchy, scribbly, scribbled, scribbles, rough lines
         outlines: outlines, outline, outlined, black outlines
         hard edges: hard edges, hard edged, sharp edges, crisp edges, hard lines
-        soft edges: soft edges, soft edged, feathered edges, blurred edges, blended edges
+        soft edges: soft edges, soft edged, feathered edges, blurred edges, blended edges, mushy edges, fuzzy edges
         diagonal lines: diagonal lines, diagonals, diagonal, slanted lines
         vertical lines: vertical lines, verticals, vertical stripes
         horizontal lines: horizontal lines, horizontals, horizontal stripes, horizontal bands
@@ -328,7 +328,7 @@ VOCABULARY: dict[str, str] = {
         cubes: cubes, cube, cubic forms
         spiral: spiral, spiraling, spiralling, helix
         organic shapes: organic shapes, organic, organic forms, biomorphic, fluid shapes, natural shapes, blobs, blobby, amorphous
-        faceted: faceted, facets, crystalline, prismatic
+        faceted: faceted, facets, crystalline, prismatic, facet
         fragmented: fragmented, fractured, shattered, broken up
         abstract shapes: abstract shapes, abstract forms
     """,
@@ -342,7 +342,7 @@ VOCABULARY: dict[str, str] = {
         paisley: paisley
         damask: damask, brocade
         stripes: stripes, striped, stripy, stripey, bands of color
-        checkerboard: checkerboard, checkered, chequered, checker, chessboard, checkerboard squares
+        checkerboard: checkerboard, checkered, chequered, checker, chessboard, checkerboard squares, checks, checked pattern
         plaid: plaid, tartan, gingham
         houndstooth: houndstooth
         herringbone: herringbone
@@ -382,8 +382,8 @@ VOCABULARY: dict[str, str] = {
         diagonal composition: diagonal composition
         scattered: scattered, scattered elements, sprinkled
         balanced: balanced, balance, harmonious, harmony, cohesive, well balanced
-        dark background: dark background, black background, dark backdrop, dark ground
-        light background: light background, white background, pale background
+        dark background: dark background, black background, dark backdrop, dark ground, on black, against black, over black, on pitch black
+        light background: light background, white background, pale background, on white, against white
         full frame: full frame, edge to edge, all over composition
     """,
     # Where the viewer stands.
@@ -417,7 +417,7 @@ VOCABULARY: dict[str, str] = {
         square format: square format
     """,
     "lighting": """
-        soft lighting: soft lighting, soft light, gentle light, gentle lighting, diffused light, diffuse light, soft glow
+        soft lighting: soft lighting, soft light, gentle light, gentle lighting, diffused light, diffuse light, soft glow, softly lit, soft lit
         harsh lighting: harsh lighting, harsh light, hard light, hard lighting
         warm lighting: warm lighting, warm light, warm glow, warm side light, warm lights
         cool lighting: cool lighting, cool light, cold light, blue light, cold lighting
@@ -503,7 +503,7 @@ VOCABULARY: dict[str, str] = {
         sharp focus: sharp, sharp focus, crisp, crisp details, in focus, razor sharp, high resolution, hi res, 4k
         soft focus: soft focus, blurry, blurred, blur, out of focus, unfocused, fuzzy focus
         ornate: ornate, ornamental, decorative, embellished, filigree
-        polished: polished, slick, professional, clean finish
+        polished: polished, slick, professional, clean finish, polish, glossy finish
         unfinished: unfinished, rough sketch, incomplete, raw
         hand drawn: hand drawn, handmade, hand made, hand painted, handcrafted, human touch, the hand of the artist
         stylized: stylized, stylised, stylization
@@ -511,7 +511,7 @@ VOCABULARY: dict[str, str] = {
     """,
     # When it looks like it was made.
     "era": """
-        retro: retro, vintage, old fashioned, old school, throwback
+        retro: retro, vintage, old fashioned, old school, throwback, old timey, old timely, retro looking
         medieval: medieval, illuminated manuscript
         victorian: victorian
         1920s: 1920s, twenties, roaring twenties
@@ -596,6 +596,65 @@ TRANSLATIONS = """
     soft shadows: ombres douces, weiche schatten, sombras suaves
     high contrast: contraste, kontrast, kontrastreich, contraste fuerte
     highly detailed: detaille, detaillee, detailliert, detallado, detallada
+    cozy: gemutlich, acogedor, acogedora, douillet, aconchegante, accogliente, gezellig, knus
+    teal: bleu canard, petrolblau, verde azulado
+    contour lines: courbes de niveau, hohenlinien, curvas de nivel
+    flowing lines: vagues, wellen, ondas, ondulado, ondulada
+    woven texture: tejido, tejidos, tissage, tisse, gewebt, tecido, tessuto, geweven
+    embroidery: bordado, bordados, broderie, stickerei, ricamo, borduurwerk
+    vignette: vineta, vinheta, vignettatura
+    terracotta: terracota
+    ochre: ocre, ocker, oker
+    beige: bege
+    brown: marrom, marrone, bruin
+    gray: cinza, grigio, grigia, grijs
+    black and white: preto e branco, bianco e nero, zwart wit, zwart en wit
+    gold: oro, ouro, goud, dourado
+    silver: prata, argento, zilver
+    navy: azul marinho, blu notte, marineblauw, donkerblauw
+    hot pink: rosa choque, rosa shocking, knalroze
+    dusty rose: rosa antico, vieux rose, oudroze
+    mauve: malva, malve
+    red: rosso, rossa, vermelho, vermelha, rood
+    orange: arancione, laranja, oranje
+    yellow: giallo, gialla, amarelo, amarela, geel
+    green: verde, groen
+    blue: blu, azzurro, azzurra, blauw
+    baby blue: azzurri, azzurro chiaro, azul bebe, lichtblauw
+    purple: viola, roxo, roxa, paars
+    white: bianco, bianca, branco, branca, wit
+    black: nero, nera, preto, preta, zwart
+    warm colors: caldo, calda, caldi, calde, quente, quentes, warme kleuren
+    cool colors: colori freddi, cores frias, koele kleuren
+    pastel colors: pastello, pastelli, colori pastello, pasteis, tons pasteis, tons pastel, pastelkleuren
+    neon colors: neon, neonkleuren, neonfarben, neonfarbe
+    colorful: colorato, colorata, colorati, colorido, colorida, coloridas, coloridos, kleurrijk, kleurig
+    pale colors: pallido, pallida, palido, flets
+    dark palette: scuro, scura, escuro, escura, donker
+    watercolor: acquerello, aquarela, waterverf
+    minimalist: minimalista, minimalistisch
+    busy: carregado, carregada, druk
+    calm: calma, calmo, sereno, serena, tranquilo, rustig, kalm
+    gloomy: triste, cupo, cupa, sombrio, somber, somber
+    dreamy: sognante, sogno, sonhador, dromerig
+    geometric: geometrico, geometrica, geometrisch
+    stripes: strisce, listras, strepen
+    dots: pontinhos, bolinhas, puntini, stippen
+    grid: griglia, grade, raster
+    soft lighting: luce morbida, luce soffusa, luz suave, zacht licht
+    soft focus: sfocato, sfocata, sfocate, desfocado, wazig
+    atmospheric perspective: foschia, nebbia, neblina, mist, nevel
+    high contrast: contrasto, contraste, contrast
+    artificial: kunstlich, artificiale, artificial, kunstmatig
+    joyful: vrolijk, allegro, allegra, alegre
+    paper texture: papierstruktur, papiertextur, texture du papier
+    golden hour: abendsonne, abendlicht, luce del tramonto
+    plaid: karomuster, kariert, scozzese, xadrez, geruit
+    green tones: grunt one, grunttone, tons de verde, toni di verde, groentinten
+    primary colors: primaire kleuren, colori primari, cores primarias
+    hard edges: harde randen, harte kanten, bordi netti
+    vibrant colors: felle kleuren, colori vivaci, cores vivas
+    color blocking: blokken, farbblocke
 """
 
 # Words that name an aspect without saying which feature ("love the colours"). They resolve to the
@@ -625,6 +684,24 @@ CATEGORY_WORDS: dict[str, tuple[tuple[str, ...], str]] = {
     "brushwork": (("brushwork",), "brushwork, brushstroke work"),
     "perspective": (("perspective", "framing"), "perspective, angle, viewpoint, point of view, perspektive, perspectiva"),
     "detail": (("detail",), "detail, details, detailing, detalles"),
+}
+
+# A plain colour word stands for the answered image's own shade of it: "the pink" on an image tagged
+# "hot pink" is that hot pink, as a reader looking at the picture takes it. Used only when exactly one
+# of the image's tags is in the word's family; otherwise the plain word is kept.
+GROUNDING: dict[str, tuple[str, ...]] = {
+    "pink": ("hot pink", "blush pink", "dusty rose", "raspberry", "magenta"),
+    "blue": (
+        "navy", "cobalt blue", "sky blue", "baby blue", "ice blue", "electric blue", "sapphire blue",
+        "denim blue", "steel blue", "prussian blue",
+    ),
+    "red": ("crimson", "ruby red", "burgundy"),
+    "green": ("lime green", "emerald", "jade", "forest green", "moss green", "olive green", "sage green"),
+    "orange": ("burnt orange",),
+    "yellow": ("mustard", "pale yellow", "marigold"),
+    "purple": ("violet", "lavender", "plum", "amethyst", "mauve"),
+    "brown": ("sienna", "caramel"),
+    "white": ("ivory", "pearl white"),
 }
 
 # Verdict words that are about one aspect: "garish" judges colours. With no feature named in its
@@ -714,6 +791,18 @@ POSITIVE_CUES = """
     looks sick, what i come here for, what i'm here for, what i am here for,
     gives me life, treat for the eyes, eye candy, refreshing, striking, handled well,
     wouldn't change a thing, would not change a thing, ok, okay, alright, decent, fine, please,
+    slap, a vibe, such a vibe, big vibe, thank, thanks, thank you, compliment, correct, hard to argue with,
+    can't fault, cannot fault, cant fault, the dream, now we're talking, now we are talking, i'm into,
+    im into, i am into, really into, mostly into, so into, nicer, better, prettier, winner, hits different,
+    banger, immaculate, goated, peak, love love love, living for, i'm living for, here for it, i'm here for,
+    perfecto, perfectos, perfecta, perfectas, mejor, perfetto, perfetta, bellissimo, bellissima,
+    a w, w image, big w, always a w, is a w, goes crazy, go crazy, kinda hard, earns, holds up, sucker for,
+    where my interest lies, pulls you in, pulls you right in, draws you in, no notes, whole personality,
+    no contest, fight me, keep, keep the, add, push, more like this, i'm in, deceased, i'm deceased,
+    bello, bella, belli, belle, stupendo, stupenda, adoro, amo, mi piace, mi piacciono, meraviglioso,
+    meravigliosa, che bello, che bella, amei, perfeito, perfeita, lindo, linda, lindos, lindas, massa,
+    incrivel, maravilhoso, maravilhosa, gostei, curti, mooi, prachtig, heerlijk, leuk, blij,
+    geweldig, fantastisch, schitterend, prima, vind ik leuk, vind ik mooi, graag, bitte, lieber,
     j'adore, adore, aime, aimer, j'aime, magnifique, magnifiques, superbe, superbes, belle, belles, beau,
     beaux, joli, jolie, jolis, parfait, parfaite, genial, sublime, tres beau, tres belle, mon style,
     plait, plaisent, me plait,
@@ -748,6 +837,13 @@ NEGATIVE_CUES = """
     overwrought, less so, not so much, cheapens, cheapen, cheapened, exhausting, crude, snooze, snoozefest,
     yawn, not it, feel nothing, feels nothing, makes me feel nothing, sick of, makes me sick, a touch heavy,
     a tad heavy, a little heavy, problem, the problem, issue, the issue, uninteresting, unimpressive, not feeling, not feelin, not sure about, unsure about, not convinced, not convinced by, on the fence about,
+    mid, could live without, can live without, shame, a shame, shame about, what a shame, who asked for,
+    nobody asked for, no one asked for, scrolling past, scroll past, i'm out, im out, hard pass, cringe,
+    cringy, saccharine, sickly sweet, too sweet, blah, zero interest, not a chance, no way, nope to,
+    kill the, drop the, allergic, nah to, screaming, won't sit still, indulgence, evasive, stuffy,
+    brutto, brutta, noioso, noiosa, non mi piace, non fa per me, chato, chata, feio, feia, horrivel,
+    nao gosto, sem graca, saai, lelijk, vreselijk, niks voor mij, niet mooi, nicht mein ding, nichts fur mich,
+    kopfschmerzen, stort mich, storen mich, storen,
     deteste, detester, je deteste, horrible, moche, moches, ennuyeux, ennuyeuse, laide,
     agressif, agressive, non merci, bof, nein danke, no gracias,
     hasse, hassen, hasslich, langweilig, furchtbar, schrecklich, grell, nervig, kitschig,
@@ -759,7 +855,7 @@ NEGATORS = """
     not, no, never, nor, neither, hardly, barely, hard to, impossible to, don't, doesn't, didn't, isn't, aren't, wasn't,
     weren't, can't, cannot, couldn't, won't, wouldn't, shouldn't, haven't, hasn't, dont, doesnt,
     didnt, isnt, arent, wasnt, werent, cant, wont, wouldnt, havent, hasnt, ain't, nothing, none,
-    n, ne, pas, jamais, nicht, kein, keine, keinen, nie, nunca, tampoco, ni
+    n, ne, pas, jamais, nicht, kein, keine, keinen, nie, nunca, tampoco, ni, nao, nada de, niet, geen, nessun, nessuna
 """
 
 # Negators that follow what they negate ("mag ich nicht", "j'aime pas"): checked after a cue when
@@ -783,13 +879,13 @@ WISH_WORDS = """
     wish, wished, hoped, hope, if only, would love, i'd love, would like, i'd like, would be better with,
     would be perfect with, should have, should be, could be, needs more, need more, want more,
     would prefer, i'd prefer, i'd rather, would rather, rather see, rather have, give me, i want,
-    i'd take, i would take,
+    i'd take, i would take, where's the, where is the, where are the, cade o, cade a, gimme, give us, please more, pls more, next time go, make it,
     j'aimerais, je voudrais, ich wunschte, ich hatte gern, ojala, me gustaria, quisiera
 """
 
 # Too / excessively: a complaint about the amount of what follows. Negated ("not too busy") it is
 # no verdict at all.
-EXCESS_WORDS = "too, overly, excessively, trop, zu, allzu, demasiado, demasiada, demasiados, demasiadas"
+EXCESS_WORDS = "too, overly, excessively, trop, zu, allzu, demasiado, demasiada, demasiados, demasiadas, troppo, troppa, troppi, troppe"
 
 # Sarcasm: a phrase that turns the praise around it into a complaint ("Oh great, another gradient.
 # How original."). Only fixed formulas, so plain praise is never read as irony.
@@ -876,6 +972,8 @@ CONCESSION_WORDS = {"sure", "granted", "admittedly", "certainly", "agreed"}
 
 # Negators after which a judging feature is still disliked: "less clutter", "without the mess".
 REDUCING_WORDS = {"less", "fewer", "without", "sans", "ohne", "sin", "weniger", "menos"}
+# ... of which "less" and "fewer" always ask for less of what follows, whatever else the comment says.
+LESS_WORDS = {"less", "fewer", "weniger", "menos", "moins"}
 
 # "not X enough" and "X isn't enough" ask for more X.
 ENOUGH_WORDS = "enough, assez, genug, suficiente, suficientemente"

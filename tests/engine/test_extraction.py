@@ -810,3 +810,66 @@ def test_new_verdict_words(lexicon):
     assert _lists(lexicon, "I admire the stippling.") == ({"stippling"}, set())
     assert "stippling" in _lists(lexicon, "Kinda basic stippling")[1]
     assert "sepia" in _lists(lexicon, "The sepia looks old-fashioned")[1]
+
+
+# --- rules v5: what fresh annotators' members wrote that v4 missed -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "text, liked, disliked",
+    [
+        # comparison operators, as chat members type them
+        ("cartoony & cute > realistic, always", ["cartoon"], ["realism"]),
+        ("vaporwave >>> everything else", ["vaporwave"], []),
+        # "texture's nice": the contraction no longer hides the word
+        ("Marbling's lovely.", ["marbled"], []),
+        # a year is its decade
+        ("very 1974, I love it", ["1970s"], []),
+        # "less X" asks for less X, whatever the rest of the comment says
+        ("If I could ask for one thing: less polish, more mess.", [], ["polished"]),
+        # a turn with no verdict before it joins two descriptions; the later verdict holds for both
+        ("same weave but in greens!! love love love", ["woven texture", "green tones"], []),
+        # ... while a bare "X but Y" still sets the two apart
+        ("Soft edges but grainy", ["soft edges"], ["grainy texture"]),
+        # slang and idioms for a verdict
+        ("ngl this is mid", [], []),
+        ("pastel gradient is mid tbh", [], ["pastel colors", "gradient"]),
+        ("neon grids are a vibe fr", ["neon colors", "grid"], []),
+        ("the grain I could live without", [], ["grainy texture"]),
+        ("Concentric and symmetrical, I can't fault that.", ["concentric circles", "symmetrical"], []),
+        ("keep the vignette, kill the grain", ["vignette"], ["grainy texture"]),
+        ("not for me. way too washed out, where's the contrast", ["high contrast"], ["faded colors"]),
+        # a wish against one thing leaves the rest liked
+        ("Bold stripes, bold colours — if only the edges weren't so ruler-straight.",
+         ["bold", "stripes", "vibrant colors"], ["straight lines"]),
+        # a verdict on the losing side of a comparison does not reach back to the winning one
+        ("I'd rather look at something organic than another rigid geometric maze.", ["organic shapes"], ["geometric", "maze"]),
+        ("give me real texture over flat colour every time", [], ["flat colors"]),
+        ("the black/white checks actually slap", ["black and white", "checkerboard"], []),
+        # Italian, Portuguese, Dutch and more German core words
+        ("Bitte keine Neonfarben mehr, davon bekomme ich Kopfschmerzen.", [], ["neon colors"]),
+        ("Graag meer strepen in felle kleuren.", ["stripes", "vibrant colors"], []),
+        ("Che pace. I colori pastello e quella luce morbida, bellissimo", ["pastel colors", "soft lighting"], []),
+        ("Troppo geometrico per me", [], ["geometric"]),
+        ("Amei esse neon rosa choque!", ["neon colors", "hot pink"], []),
+        ("Nada de tons pastéis, por favor", [], ["pastel colors"]),
+        ("Saai. Allemaal beige en bruin.", [], ["beige", "brown"]),
+    ],
+)
+def test_rules_v5(lexicon, text, liked, disliked):
+    result = extract(lexicon, text)
+    assert (sorted(result.liked), sorted(result.disliked)) == (sorted(liked), sorted(disliked))
+
+
+def test_a_plain_colour_word_is_the_image_s_own_shade(lexicon):
+    neon = ["black", "hot pink", "electric blue", "lime green", "violet", "neon colors", "dark background"]
+    result = extract(lexicon, "the pink n blue on pitch black, chef's kiss", tags=neon)
+    assert sorted(result.liked) == ["dark background", "electric blue", "hot pink"]
+    # two shades of the family on the image: the plain word stays, as the member said it
+    result = extract(lexicon, "love the blue", tags=["navy", "sky blue", "white"])
+    assert result.liked == ["blue"]
+    # the image shows the plain colour itself: kept
+    result = extract(lexicon, "love the red", tags=["red", "crimson", "cream"])
+    assert result.liked == ["red"]
+    # no image: kept
+    assert extract(lexicon, "love pink", tags=[]).liked == ["pink"]
