@@ -2,8 +2,9 @@
 
 The floors are regression guards set a little under the measured scores (see bench/extraction/
 README.md); they are not targets to tune against, and the held-out split has none of its own.
-dev-c (m31-m42) was the first held-out block; it was re-marked dev once it had been measured, and
-heldout-b (m51-m62), written by a second annotator, is the held-out split now.
+Each held-out block is re-marked dev once it has been measured and used for tuning: dev-c (m31-m42)
+was the first, dev-d (m51-m62, a second annotator) the second. heldout-c (m87-m106, two more
+annotators) is the held-out split now.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.extraction import Member, evaluate, load_eval_set, make_canonical, score_member, total
+from bench.extraction import DEV_BLOCKS, HELDOUT_BLOCKS, Member, evaluate, load_eval_set, make_canonical, score_member, total
 from engine.extraction import make_extractor
 from viper.jobs import ExtractResult
 
@@ -30,10 +31,13 @@ def members() -> list[Member]:
 def test_the_set_has_the_promised_shape(members):
     assert len(members) >= 40
     assert {m.split for m in members} == {"dev", "heldout"}
-    assert {m.block for m in members if m.split == "dev"} == {"dev-a", "dev-b", "dev-c"}
+    assert {m.block for m in members if m.split == "dev"} == set(DEV_BLOCKS)
     assert [m.id for m in members if m.block == "dev-c"] == [f"m{i}" for i in range(31, 43)]
-    assert [m.id for m in members if m.split == "heldout"] == [f"m{i}" for i in range(51, 63)]
-    assert {m.block for m in members if m.split == "heldout"} == {"heldout-b"}
+    assert [m.id for m in members if m.block == "dev-d"] == [f"m{i}" for i in range(51, 63)]
+    assert [m.id for m in members if m.block == "dev-e"] == [f"m{i}" for i in range(63, 75)]
+    assert [m.id for m in members if m.block == "dev-f"] == [f"m{i}" for i in range(75, 87)]
+    assert [m.id for m in members if m.split == "heldout"] == [f"m{i}" for i in range(87, 107)]
+    assert {m.block for m in members if m.split == "heldout"} == set(HELDOUT_BLOCKS) == {"heldout-c"}
     assert sum(m.split == "heldout" for m in members) >= 10
     assert len({m.id for m in members}) == len(members)
     for member in members:
@@ -103,11 +107,13 @@ def test_a_backend_that_fails_on_one_member_scores_zero_there_only(members):
 def test_the_lexicon_floor(members):
     scores, _ = evaluate(make_extractor("lexicon").extract, members, make_canonical())
     dev, everything = scores["dev"], total(scores)
-    # Dev is the 50 members that were "all" before heldout-b (that floor was 0.82 with 19 polarity errors).
-    assert dev.f1 >= 0.87 and dev.polarity_errors <= 2, (dev.f1, dev.polarity_errors)
+    # Rules v5 measured dev 0.762 with 43 polarity errors, all in the three newest blocks (d, e, f).
+    assert dev.f1 >= 0.74 and dev.polarity_errors <= 48, (dev.f1, dev.polarity_errors)
     assert scores["dev-a"].f1 >= 0.87 and scores["dev-a"].polarity_errors <= 1, scores["dev-a"].f1
     assert scores["dev-b"].f1 >= 0.94 and scores["dev-b"].polarity_errors <= 1, scores["dev-b"].f1
     assert scores["dev-c"].f1 >= 0.82 and scores["dev-c"].polarity_errors <= 2, scores["dev-c"].f1
+    for block in ("dev-d", "dev-e", "dev-f"):  # read by the rules only after their first measurement
+        assert scores[block].f1 >= 0.53, (block, scores[block].f1)
     assert everything.ms_per_member < 50
 
 
@@ -119,7 +125,7 @@ def test_the_bench_command_prints_scores_per_split():
     assert completed.returncode == 0, completed.stderr
     assert "precision" in completed.stdout and "held-out" in completed.stdout
     report = json.loads(completed.stdout.strip().splitlines()[-1])
-    assert set(report["lexicon"]) == {"dev", "heldout", "all", "dev-a", "dev-b", "dev-c", "heldout-b"}
+    assert set(report["lexicon"]) == {"dev", "heldout", "all", *DEV_BLOCKS, *HELDOUT_BLOCKS}
     assert report["lexicon"]["all"]["members"] >= 40
 
 
