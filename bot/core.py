@@ -15,7 +15,7 @@ from typing import Awaitable, Callable
 from storage.store import JobRecord, Member, Profile, Store
 from viper import jobs
 from viper.config import Settings
-from viper.errors import InvalidArgument, ViperError
+from viper.errors import InvalidArgument, JobCancelled, ViperError
 from viper.gallery import Gallery, GalleryImage
 from viper.queue import JobQueue, Progress
 
@@ -390,6 +390,9 @@ class ViperBot:
                 job_id, timeout=self.settings.bot.job_timeout_s, on_update=relay,
                 update_interval=self.settings.bot.progress_interval_s,
             )
+        except JobCancelled as e:
+            await self.store.update_job(job_id, "cancelled", error=e.message)
+            raise
         except ViperError as e:
             await self.store.update_job(job_id, "failed", error=e.message)
             raise
@@ -397,6 +400,19 @@ class ViperBot:
         result = jobs.from_dict(jobs.GenerateResult, raw)
         record = await self.store.job(job_id)
         return Delivery(result, self.caption(record.prompt if record else "", result), self.result_notes(result))
+
+    async def cancel_image(self, who: MemberRef, job_id: str) -> bool:
+        """Stop one of the member's own /imagine jobs: dropped if still queued, stopped at the next step
+        if running. False when it has already ended (the image is on its way or failed). Whoever follows
+        the job then sees it end with JobCancelled."""
+        record = await self.store.job(job_id)
+        member = await self.store.find_member(who.platform, who.user_id)
+        if record is None or member is None or record.member_id != member.id or record.kind != "generate":
+            raise InvalidArgument("that image isn't one of yours", argument="job")
+        if record.status != "queued":
+            return False
+        await self.queue.cancel(job_id)
+        return True
 
     async def delivered(self, job_id: str) -> None:
         await self.store.update_job(job_id, "delivered")

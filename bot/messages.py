@@ -72,7 +72,7 @@ def friendly(err: BaseException) -> str:
     if isinstance(err, JobTimeout):
         return "That took far too long, so I stopped waiting. The workers may be busy; please try again later."
     if isinstance(err, JobCancelled):
-        return "Cancelled."
+        return "Cancelled: that image won't be made."
     if isinstance(err, JobFailed):
         return "Something went wrong while making that. Please try again; if it keeps failing, tell the operator."
     if isinstance(err, ViperError):

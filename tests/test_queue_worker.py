@@ -183,3 +183,14 @@ async def test_an_aborted_job_leaves_the_batch_queue(queue, settings, redis_url,
         with pytest.raises(JobCancelled):
             await queue.wait(drop, timeout=60)
     assert list(batcher.batch_sizes) == [1, 1]
+
+
+async def test_a_job_cancelled_before_any_worker_took_it_ends_at_once(queue):
+    """With every worker down, a cancelled job still ends for whoever waits on it."""
+    job_id = await queue.enqueue(jobs.GENERATE_JOB, jobs.to_dict(jobs.GenerateRequest(prompt="never mind")))
+    behind = await queue.enqueue(jobs.GENERATE_JOB, jobs.to_dict(jobs.GenerateRequest(prompt="next")))
+    await queue.cancel(job_id)
+    with pytest.raises(JobCancelled):
+        await queue.wait(job_id, timeout=5)
+    assert await queue.position(job_id) is None
+    assert await queue.position(behind) == 1  # the member behind moved up

@@ -15,9 +15,9 @@ from typing import Any, Awaitable, Callable
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from arq.constants import health_check_key_suffix
+from arq.constants import health_check_key_suffix, in_progress_key_prefix, job_key_prefix
 from arq.jobs import Job, JobStatus
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 
 from viper import jobs
 from viper.errors import JobCancelled, JobFailed, JobTimeout, QueueUnavailable, ViperError
@@ -111,15 +111,37 @@ class JobQueue:
         return Progress(int(step), int(total))
 
     async def cancel(self, job_id: str) -> None:
-        """Ask the worker to stop the job at its next step (or drop it if not started)."""
+        """Stop the job: taken out of the line if no worker has it yet (so it ends even while every
+        worker is down), otherwise stopped by its worker at the next step."""
         job = Job(job_id, self.pool, _queue_name=self.queue_name, _deserializer=deserialize)
         try:
             await self.pool.set(jobs.cancel_key(job_id), b"1", ex=3600)
+            if await self._take_out_of_line(job_id):
+                return
             # arq's abort marks the job and then waits for its end; we only mark it.
             with contextlib.suppress(asyncio.TimeoutError):
                 await job.abort(timeout=0, poll_delay=0)
         except (OSError, RedisError) as e:
             raise QueueUnavailable(f"cannot cancel the job: {e}") from e
+
+    async def _take_out_of_line(self, job_id: str) -> bool:
+        """Remove a job no worker has started; False when one has (arq keeps running jobs in the line).
+
+        The worker marks a job in progress under a WATCH of the same key, so exactly one side wins.
+        """
+        in_progress = in_progress_key_prefix + job_id
+        async with self.pool.pipeline(transaction=True) as pipe:
+            await pipe.watch(in_progress)
+            if await pipe.exists(in_progress):
+                return False
+            pipe.multi()
+            pipe.zrem(self.queue_name, job_id)
+            pipe.delete(job_key_prefix + job_id)
+            try:
+                removed, _ = await pipe.execute()
+            except WatchError:
+                return False
+        return bool(removed)
 
     async def wait(
         self,
@@ -145,6 +167,8 @@ class JobQueue:
                     return self._unpack(info.success, info.result)
                 status = await job.status()
                 if status == JobStatus.not_found:
+                    if await self.pool.exists(jobs.cancel_key(job_id)):
+                        raise JobCancelled("the job was cancelled before it started")
                     raise JobFailed("the job was lost by the queue (was Redis restarted?)")
                 now = time.monotonic()
                 if on_update is not None and now - last_update >= update_interval:

@@ -319,7 +319,35 @@ class ConfirmButton(
             await guarded(interaction, lambda: bot.answer_forget(interaction, confirmed))
 
 
-PERSISTENT_ITEMS = (CommentButton, SkipButton, NavButton, DoneButton, ProfileButton, RemoveFeatureSelect, ConfirmButton)
+class CancelImageButton(discord.ui.DynamicItem[discord.ui.Button], template=r"viper:ic:(?P<job_id>[A-Za-z0-9_.-]+)"):
+    """✖ Cancel under an /imagine status message (private to its member; the core checks the owner too)."""
+
+    def __init__(self, job_id: str):
+        super().__init__(discord.ui.Button(label="Cancel", emoji="✖️", style=discord.ButtonStyle.secondary,
+                                           custom_id=f"viper:ic:{job_id}"))
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):
+        return cls(match["job_id"])
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        bot: ViperDiscordBot = interaction.client  # type: ignore[assignment]
+        await guarded(interaction, lambda: bot.cancel_image(interaction, self.job_id))
+
+
+def cancel_view(job_id: str) -> discord.ui.View | None:
+    """The view holding the Cancel button (None when the job id would not fit a custom_id)."""
+    if len(f"viper:ic:{job_id}") > 100:
+        return None
+    view = discord.ui.View(timeout=None)
+    view.add_item(CancelImageButton(job_id))
+    return view
+
+
+PERSISTENT_ITEMS = (
+    CommentButton, SkipButton, NavButton, DoneButton, ProfileButton, RemoveFeatureSelect, ConfirmButton, CancelImageButton,
+)
 
 
 class CommentModal(discord.ui.Modal):
@@ -757,10 +785,20 @@ class ViperDiscordBot(commands.Bot):
         await interaction.response.defer(thinking=True, ephemeral=True)
         ref = self._chat_ref(interaction)
         submitted = await self.core.submit_imagine(member_ref(interaction), prompt, ref)
-        status = await interaction.followup.send(clip(messages.queued(submitted, ONBOARD)), ephemeral=True, wait=True)
+        view = cancel_view(submitted.job_id) or discord.utils.MISSING
+        status = await interaction.followup.send(
+            clip(messages.queued(submitted, ONBOARD)), ephemeral=True, wait=True, view=view
+        )
         ref["status_message_id"] = str(status.id)
         await self.core.set_chat_ref(submitted.job_id, ref)
         self.start_delivery(submitted.job_id, ref)
+
+    async def cancel_image(self, interaction: discord.Interaction, job_id: str) -> None:
+        """The Cancel button: the job is dropped or stopped, and its delivery task edits the status."""
+        if await self.core.cancel_image(member_ref(interaction), job_id):
+            await reply(interaction, "Cancelling…")
+        else:
+            await reply(interaction, "That one has already finished.")
 
     def start_delivery(self, job_id: str, ref: dict[str, Any]) -> asyncio.Task | None:
         """Follow a generation job in the background and post its image; tracked so `close` can stop it."""
@@ -785,12 +823,14 @@ class ViperDiscordBot(commands.Bot):
         editable = hook is not None and status_id is not None
         shown = ""
 
-        async def set_status(text: str) -> None:
+        async def set_status(text: str, *, final: bool = False) -> None:
             nonlocal editable, shown
-            if not editable or text == shown:
+            if not editable or (text == shown and not final):
                 return
             try:
-                await hook.edit_message(status_id, content=clip(text))  # type: ignore[union-attr, arg-type]
+                # Progress edits leave the Cancel button alone; the final one takes it away.
+                extra: dict[str, Any] = {"view": None} if final else {}
+                await hook.edit_message(status_id, content=clip(text), **extra)  # type: ignore[union-attr, arg-type]
                 shown = text
             except discord.HTTPException as e:
                 log.info("cannot edit the status message of job %s any more: %s", job_id, e)
@@ -806,13 +846,13 @@ class ViperDiscordBot(commands.Bot):
                 log.info("job %s failed: %s", job_id, err.message)
                 text = messages.friendly(err)
                 if editable:
-                    await set_status(text)
+                    await set_status(text, final=True)
                 else:
                     await self._post_in_channel(ref, text, None)
                 return
             await self._post_image(job_id, ref, hook, delivery)
             await self.core.delivered(job_id)
-            await set_status("✅ Your image is ready: it's in the channel.")
+            await set_status("✅ Your image is ready: it's in the channel.", final=True)
         except asyncio.CancelledError:
             raise
         except Exception:

@@ -197,6 +197,14 @@ def _profile_view(profile: Profile | None, user_id: str) -> tuple[str, InlineKey
     return _fit(text, TEXT_LIMIT - len(hint) - 2) + "\n\n" + hint, InlineKeyboardMarkup(rows)
 
 
+def _cancel_button(user_id: str | None, job_id: str) -> InlineKeyboardMarkup | None:
+    """The ✖ Cancel button under an /imagine status message (none if it would not fit Telegram's 64 bytes)."""
+    data = f"{BUTTON_PREFIX}:ic:{user_id}:{job_id}"
+    if user_id is None or len(data.encode()) > 64:
+        return None
+    return InlineKeyboardMarkup([[InlineKeyboardButton("✖ Cancel", callback_data=data)]])
+
+
 def _yes_no(action: str, user_id: str, yes: str, no: str) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup([[
         InlineKeyboardButton(yes, callback_data=f"{BUTTON_PREFIX}:{action}-yes:{user_id}"),
@@ -258,6 +266,7 @@ class TelegramAdapter:
             "redo-no": self._on_redo_no,
             "forget-yes": self._on_forget_yes,
             "forget-no": self._on_forget_no,
+            "ic": self._on_image_cancel,
         }
         # What a private /start does with a deep-link payload (anything else starts onboarding).
         self._payloads: dict[str, Callable[[int, MemberRef], Awaitable[None]]] = {
@@ -779,9 +788,10 @@ class TelegramAdapter:
             await message.reply_text(IMAGINE_USAGE)
             return
         chat_id = message.chat_id
-        chat_ref = {"chat_id": chat_id, "reply_to": message.message_id}
+        who = _who(update)
+        chat_ref = {"chat_id": chat_id, "reply_to": message.message_id, "user_id": who.user_id}
         try:
-            submitted = await self.core.submit_imagine(_who(update), prompt, chat_ref)
+            submitted = await self.core.submit_imagine(who, prompt, chat_ref)
         except InvalidArgument as e:
             if e.argument != "profile":  # [bot] require_profile: say how to get one
                 raise
@@ -793,7 +803,8 @@ class TelegramAdapter:
             )
             return
         text = messages.queued(submitted, ONBOARD_COMMAND)
-        status = await message.reply_text(text)
+        cancel = _cancel_button(who.user_id, submitted.job_id)
+        status = await message.reply_text(text, reply_markup=cancel)
         await self.core.set_chat_ref(submitted.job_id, {**chat_ref, "message_id": status.message_id})
         # The first line is the queue status; what follows (tips, notes) stays under every edit.
         _, _, rest = text.partition("\n")
@@ -801,10 +812,17 @@ class TelegramAdapter:
         self._spawn(
             self._follow(
                 submitted.job_id, chat_id, status.message_id, message.message_id, footer, text,
-                queued_at=submitted.position,
+                queued_at=submitted.position, cancel=cancel,
             ),
             update,
         )
+
+    async def _on_image_cancel(self, query: CallbackQuery, who: MemberRef, args: list[str], answer: _Answer) -> str:
+        """✖ Cancel under a status message: the job is dropped or stopped; its follower edits the message."""
+        job_id = args[1] if len(args) > 1 else ""
+        if await self.core.cancel_image(who, job_id):
+            return "Cancelling…"
+        return "That one has already finished."
 
     async def resume_deliveries(self) -> int:
         """Follow again every Telegram /imagine whose image never reached its member; returns how many."""
@@ -815,29 +833,38 @@ class TelegramAdapter:
                 await self.core.store.update_job(job.id, "failed", error="no chat to deliver to")
                 continue
             status_id = job.chat_ref.get("message_id")
-            self._spawn(self._resume(job.id, int(chat_id), status_id, job.chat_ref.get("reply_to")))
+            cancel = _cancel_button(job.chat_ref.get("user_id"), job.id)
+            self._spawn(self._resume(job.id, int(chat_id), status_id, job.chat_ref.get("reply_to"), cancel))
         if pending:
             log.info("resuming delivery of %d image(s)", len(pending))
         return len(pending)
 
-    async def _resume(self, job_id: str, chat_id: int, status_id: int | None, reply_to: int | None) -> None:
+    async def _resume(
+        self, job_id: str, chat_id: int, status_id: int | None, reply_to: int | None,
+        cancel: InlineKeyboardMarkup | None = None,
+    ) -> None:
         # We don't know what the status message says now; this line differs from any progress text.
-        if status_id is None or not await self._edit(chat_id, int(status_id), RESUMED_LINE):
-            status = await self._send(lambda: self.application.bot.send_message(chat_id, RESUMED_LINE))
+        if status_id is None or not await self._edit(chat_id, int(status_id), RESUMED_LINE, cancel):
+            status = await self._send(
+                lambda: self.application.bot.send_message(chat_id, RESUMED_LINE, reply_markup=cancel)
+            )
             if status is None:
                 return
             status_id = status.message_id
-            await self.core.set_chat_ref(job_id, {"chat_id": chat_id, "reply_to": reply_to, "message_id": status_id})
-        await self._follow(job_id, chat_id, int(status_id), reply_to, "", RESUMED_LINE)
+            record = await self.core.store.job(job_id)
+            ref = {**(record.chat_ref if record else {}), "chat_id": chat_id, "reply_to": reply_to, "message_id": status_id}
+            await self.core.set_chat_ref(job_id, ref)
+        await self._follow(job_id, chat_id, int(status_id), reply_to, "", RESUMED_LINE, cancel=cancel)
 
     async def _follow(
         self, job_id: str, chat_id: int, status_id: int, reply_to: int | None, footer: str, shown: str,
-        *, queued_at: int | None = None,
+        *, queued_at: int | None = None, cancel: InlineKeyboardMarkup | None = None,
     ) -> None:
         """Edit the status message while the job waits and runs, then post the image.
 
         `shown` is what the status message says now; `queued_at` the queue position it announced
-        (an update that still says so would only drop the message's extra notes).
+        (an update that still says so would only drop the message's extra notes). `cancel` is the
+        button kept under the message while the job can still be stopped; the final edit drops it.
         """
         last = {"text": shown}
 
@@ -845,7 +872,7 @@ class TelegramAdapter:
             if job_update.status == "queued" and queued_at is not None and job_update.position == queued_at:
                 return
             text = _fit(messages.progress(job_update) + footer, TEXT_LIMIT)
-            if text != last["text"] and await self._edit(chat_id, status_id, text):
+            if text != last["text"] and await self._edit(chat_id, status_id, text, cancel):
                 last["text"] = text
 
         try:
@@ -853,7 +880,7 @@ class TelegramAdapter:
         except ViperError as e:
             log.info("job %s ended without an image: %s", job_id, e)
             text = messages.friendly(e)
-            if text != last["text"] and not await self._edit(chat_id, status_id, text):
+            if (text != last["text"] or cancel is not None) and not await self._edit(chat_id, status_id, text):
                 await self._send(lambda: self.application.bot.send_message(chat_id, text))
             return
 
@@ -879,15 +906,20 @@ class TelegramAdapter:
         await self.core.delivered(job_id)
         for note in overflow:
             await self._send(lambda note=note: self.application.bot.send_message(chat_id, _fit(note, TEXT_LIMIT)))
-        if last["text"] != DONE_LINE:
+        if last["text"] != DONE_LINE or cancel is not None:
             await self._edit(chat_id, status_id, DONE_LINE)
 
     # -- Telegram calls that must not break a job ------------------------------------------------
 
-    async def _edit(self, chat_id: int, message_id: int, text: str) -> bool:
-        """Edit a status message; False when Telegram refused (deleted message, flood limit...)."""
+    async def _edit(
+        self, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup | None = None
+    ) -> bool:
+        """Edit a status message (and its buttons: none unless given); False when Telegram refused
+        (deleted message, flood limit...)."""
         try:
-            await self.application.bot.edit_message_text(text, chat_id=chat_id, message_id=message_id)
+            await self.application.bot.edit_message_text(
+                text, chat_id=chat_id, message_id=message_id, reply_markup=markup
+            )
             return True
         except RetryAfter as e:  # progress is best effort: skip this edit, the next one will catch up
             log.debug("skipping a status edit: flood control for %s s", e.retry_after)

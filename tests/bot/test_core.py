@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.core import MemberRef
-from viper.errors import InvalidArgument
+from viper.errors import InvalidArgument, JobCancelled
 
 ALICE = MemberRef("telegram", "1", "Alice")
 
@@ -147,3 +147,23 @@ async def test_require_profile_refuses_members_without_one(runtime):
     runtime.settings.bot.require_profile = True
     with pytest.raises(InvalidArgument, match="no taste profile"):
         await runtime.core.submit_imagine(ALICE, "a cat")
+
+
+async def test_a_member_cancels_their_own_queued_image(runtime):
+    core = runtime.core
+    bob = MemberRef("telegram", "2", "Bob")
+    await core.member(bob)
+    sub = await core.submit_imagine(ALICE, "a cat")  # no worker: it waits in line
+    with pytest.raises(InvalidArgument, match="isn't one of yours"):
+        await core.cancel_image(bob, sub.job_id)
+    with pytest.raises(InvalidArgument, match="isn't one of yours"):
+        await core.cancel_image(ALICE, "generate-no-such-job")
+    assert await core.cancel_image(ALICE, sub.job_id) is True
+    with pytest.raises(JobCancelled):
+        await core.follow(sub.job_id)
+    assert (await runtime.store.job(sub.job_id)).status == "cancelled"
+    assert await core.cancel_image(ALICE, sub.job_id) is False  # already ended
+    assert await core.pending_deliveries("telegram") == []  # nothing to resume after a restart
+    # the freed place in the member's queue allowance is usable again
+    for _ in range(runtime.settings.bot.max_queued_per_member):
+        await core.submit_imagine(ALICE, "a dog")

@@ -299,3 +299,27 @@ def test_api_base_url_and_modal_answers():
     rows = [{"type": 1, "components": [{"type": 4, "custom_id": "comment", "value": "teal"}]}]
     labels = [{"type": 18, "id": 1, "component": {"type": 4, "custom_id": "comment", "value": "teal"}}]
     assert modal_values(rows) == modal_values(labels) == {"comment": "teal"}
+
+
+async def test_a_queued_image_is_cancelled_with_its_button(runtime, settings, discord_api):
+    emu = discord_api
+    async with running_bot(runtime, emu):
+        mark = len(emu.calls)
+        sent, _ = await interact(emu, emu.slash_command("imagine", ALICE, prompt=PROMPT))
+        await emu.wait_call("POST", rf"/webhooks/{emu.application_id}/{re.escape(sent.token)}", mark)
+        status = emu.messages[sent.original_id]
+        [cancel] = [k for k in DiscordEmulator.buttons(status) if k.startswith("viper:ic:")]
+
+        _, response = await interact(emu, emu.button_click(status, cancel, BOB))
+        assert "isn't one of yours" in response.json["data"]["content"]
+
+        _, response = await interact(emu, emu.button_click(status, cancel, ALICE))
+        assert response.json["data"]["content"] == "Cancelling…"
+        assert response.json["data"]["flags"] == EPHEMERAL
+        ended = await emu.wait_until(
+            lambda: "Cancelled" in emu.messages[sent.original_id]["content"] and emu.messages[sent.original_id],
+            what="the status message to say the image was cancelled",
+        )
+        assert DiscordEmulator.buttons(ended) == {}  # the button goes with the job
+        assert db_rows(settings, "SELECT status FROM jobs") == [("cancelled",)]
+    assert not emu.unexpected

@@ -375,3 +375,31 @@ async def test_restart_keeps_the_profile_and_resumes_delivery(tg_settings, redis
         assert [row[2] for row in jobs_table(settings) if row[0] == "generate"] == ["delivered"]
     finally:
         await rt.close()
+
+
+async def test_a_queued_image_is_cancelled_with_its_button(runtime, tg_settings, api):
+    """No worker: the image waits in line, and ✖ Cancel under its status message ends it."""
+    settings, chat = tg_settings, 4242
+    async with telegram_bot(runtime.core, settings, api):
+        mark = await say(api, chat, "/imagine a lighthouse in fog")
+        queued = await api.wait_for(sent(chat, "Queued"), since=mark)
+        [button] = queued.buttons
+        assert button["text"] == "✖ Cancel"
+        status_id = queued.result["message_id"]
+
+        mark = api.mark()  # somebody else cannot cancel it
+        await api.push_callback(chat, 5151, status_id, button["callback_data"])
+        refused = await api.wait_for(lambda c: c.method == "answerCallbackQuery", since=mark)
+        assert "someone else" in refused.text
+
+        mark = api.mark()
+        await api.push_callback(chat, chat, status_id, button["callback_data"])
+        answer = await api.wait_for(lambda c: c.method == "answerCallbackQuery", since=mark)
+        assert answer.text == "Cancelling…"
+        ended = await api.wait_for(
+            lambda c: c.method == "editMessageText" and c.params["message_id"] == status_id and "Cancelled" in c.text,
+            10, since=mark,
+        )
+        assert ended.buttons == []  # the button goes with the job
+        assert api.unanswered_callbacks == []
+    assert [row[2] for row in jobs_table(settings) if row[0] == "generate"] == ["cancelled"]
