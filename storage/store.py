@@ -264,6 +264,27 @@ class Store:
             row = await cur.fetchone()
         return row["image_id"] if row else None
 
+    # -- files already uploaded to a platform --------------------------------------------------
+
+    async def uploaded_files(self, platform: str) -> dict[str, str]:
+        """file key -> the platform's id for a file the bot uploaded before (see migration 0003)."""
+        async with self._db.execute(
+            "SELECT file_key, file_id FROM uploaded_files WHERE platform = ?", (platform,)
+        ) as cur:
+            return {row["file_key"]: row["file_id"] for row in await cur.fetchall()}
+
+    async def remember_uploads(self, platform: str, file_ids: dict[str, str]) -> None:
+        await self._db.executemany(
+            "INSERT OR REPLACE INTO uploaded_files(platform, file_key, file_id) VALUES (?, ?, ?)",
+            [(platform, key, file_id) for key, file_id in file_ids.items()],
+        )
+        await self._db.commit()
+
+    async def forget_uploads(self, platform: str) -> None:
+        """Drop every remembered upload (the platform refused one: send the bytes again)."""
+        await self._db.execute("DELETE FROM uploaded_files WHERE platform = ?", (platform,))
+        await self._db.commit()
+
     # -- jobs ----------------------------------------------------------------------------------
 
     async def record_job(self, job: JobRecord) -> None:

@@ -33,6 +33,7 @@ Public API: `build_application(core, settings, token)` and `run_telegram(core, s
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import zlib
 from dataclasses import dataclass
@@ -255,7 +256,10 @@ class TelegramAdapter:
         self.application: Application | None = None
         self._background: set[asyncio.Task] = set()
         self._finishing: set[str] = set()  # members whose /done is running
-        self._file_ids: dict[str, str] = {}  # gallery image id -> Telegram file_id, to avoid re-uploads
+        # Telegram's file ids of gallery images already uploaded (by _file_key), kept in SQLite so a
+        # restarted bot does not upload the whole gallery again; loaded at the first album.
+        self._file_ids: dict[str, str] | None = None
+        self._file_keys: dict[str, str] = {}
         self._numbers: dict[str, _NumberKeyboard] = {}  # user id -> their latest number keyboard
         self._buttons: dict[str, ButtonHandler] = {
             "pick": self._on_pick,
@@ -383,18 +387,26 @@ class TelegramAdapter:
         if not page.images:
             await self.application.bot.send_message(chat_id, "The gallery is empty; ask the operator to add images.")
             return
+        if self._file_ids is None:
+            self._file_ids = await self.core.store.uploaded_files(PLATFORM)
         try:
             sent = await self._send_album(chat_id, page, use_cache=True)
         except BadRequest as e:
-            if not self._file_ids:
+            if not any(self._file_key(image) in self._file_ids for image in page.images):
                 raise
             log.info("re-uploading the gallery after Telegram refused a cached file id: %s", e)
             self._file_ids.clear()
+            await self.core.store.forget_uploads(PLATFORM)
             sent = await self._send_album(chat_id, page, use_cache=False)
+        uploaded = {}
         for msg, image in zip(sent, page.images):
-            if msg.photo:
-                self._file_ids[image.id] = msg.photo[-1].file_id
+            key = self._file_key(image)
+            if msg.photo and self._file_ids.get(key) != msg.photo[-1].file_id:
+                uploaded[key] = msg.photo[-1].file_id
             await self.core.store.remember_posted_image(PLATFORM, chat_id, msg.message_id, image.id)
+        if uploaded:
+            self._file_ids.update(uploaded)
+            await self.core.store.remember_uploads(PLATFORM, uploaded)
         need = self.core.min_comments
         count = await self.core.comment_count(who)
         so_far = f"{count} of {need} comments" if count < need else f"{count} comments, enough for /done"
@@ -408,9 +420,16 @@ class TelegramAdapter:
         )
         self._numbers[who.user_id] = _NumberKeyboard(chat_id, keyboard.message_id, page.page, markup.to_dict())
 
+    def _file_key(self, image) -> str:
+        """A gallery image named by its content: a rebuilt gallery never reuses an old file id."""
+        if image.id not in self._file_keys:
+            digest = hashlib.sha256(image.path.read_bytes()).hexdigest()[:20]
+            self._file_keys[image.id] = f"gallery:{image.id}:{digest}"
+        return self._file_keys[image.id]
+
     async def _send_album(self, chat_id: int, page: GalleryPage, *, use_cache: bool) -> tuple[Message, ...]:
         def source(image) -> Any:
-            cached = self._file_ids.get(image.id) if use_cache else None
+            cached = (self._file_ids or {}).get(self._file_key(image)) if use_cache else None
             return cached if cached else image.path.read_bytes()
 
         numbered = list(enumerate(page.images, start=page.first_number))

@@ -403,3 +403,25 @@ async def test_a_queued_image_is_cancelled_with_its_button(runtime, tg_settings,
         assert ended.buttons == []  # the button goes with the job
         assert api.unanswered_callbacks == []
     assert [row[2] for row in jobs_table(settings) if row[0] == "generate"] == ["cancelled"]
+
+
+async def test_a_restarted_bot_sends_the_gallery_by_file_id(tg_settings, api):
+    """Telegram's file ids of the uploaded gallery are kept in SQLite: no re-upload after a restart."""
+    settings, photos = tg_settings, {}
+    for chat, restart in ((6001, False), (6002, True)):
+        rt = await open_runtime(settings)
+        try:
+            async with telegram_bot(rt.core, settings, api):
+                mark = await say(api, chat, "/start")
+                album = await api.wait_for(sent(chat, method="sendMediaGroup"), since=mark)
+                await api.wait_for(sent(chat, "Page 1 of"), since=mark)
+        finally:
+            await rt.close()
+        photos[restart] = [p["photo"] for p in album.result]
+        if restart:
+            assert album.files == {}  # every photo sent as a file id remembered by the first run
+            assert photos[True] == photos[False]
+        else:
+            assert len(album.files) == len(album.result)  # the first run uploads
+    with contextlib.closing(sqlite3.connect(settings.storage.database_path)) as db:
+        assert db.execute("SELECT count(*) FROM uploaded_files WHERE platform = 'telegram'").fetchone()[0] == len(album.result)
