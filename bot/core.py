@@ -6,6 +6,7 @@ Adapters call these methods with a `MemberRef` and render what comes back. Error
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,12 @@ from viper.config import Settings
 from viper.errors import InvalidArgument, JobCancelled, ViperError
 from viper.gallery import Gallery, GalleryImage
 from viper.queue import JobQueue, Progress
+
+
+# A feature typed by a member (/like, /dislike): a few words, as SDXL reads them in a prompt.
+MAX_FEATURE_CHARS = 40
+# The most features a profile holds: more would drown the prompt's own words in the embeddings.
+MAX_PROFILE_FEATURES = 40
 
 
 @dataclass(frozen=True)
@@ -305,6 +312,40 @@ class ViperBot:
         disliked = [f for f in profile.disliked if f != feature]
         await self.store.save_profile(member.id, liked, disliked, profile.backend, profile.backend_version)
         return await self.store.profile(member.id)
+
+    async def add_taste(self, who: MemberRef, text: str | None, *, liked: bool) -> tuple[Profile, list[str]]:
+        """Add features the member names ("teal, flowing lines") to their liked or disliked list.
+
+        A feature already on the other list moves over, so this also fixes a feature extraction read
+        the wrong way. Works without onboarding (the profile starts here). Returns the profile and
+        the features added, in the member's words (lower case, spaces tidied).
+        """
+        features = list(dict.fromkeys(
+            " ".join(part.split()).lower() for part in re.split(r"[,;\n]+", text or "") if part.strip()
+        ))
+        if not features:
+            raise InvalidArgument("name at least one feature, for example: teal, flowing lines", argument="features")
+        long = [f for f in features if len(f) > MAX_FEATURE_CHARS]
+        if long:
+            raise InvalidArgument(
+                f"“{long[0][:MAX_FEATURE_CHARS]}…” is too long for one feature (keep each under "
+                f"{MAX_FEATURE_CHARS} characters, separated by commas)", argument="features",
+            )
+        member = await self.member(who)
+        profile = await self.store.profile(member.id)
+        target = list(profile.liked if liked else profile.disliked) if profile else []
+        other = list(profile.disliked if liked else profile.liked) if profile else []
+        other = [f for f in other if f not in features]
+        target = features + [f for f in target if f not in features]  # the newest first: they weigh most
+        if len(target) + len(other) > MAX_PROFILE_FEATURES:
+            raise InvalidArgument(
+                f"a profile holds at most {MAX_PROFILE_FEATURES} features; remove some first (/profile)",
+                argument="features",
+            )
+        new_liked, new_disliked = (target, other) if liked else (other, target)
+        backend = profile.backend if profile else "member"
+        await self.store.save_profile(member.id, new_liked, new_disliked, backend, profile.backend_version if profile else "")
+        return await self.store.profile(member.id), features
 
     async def forget(self, who: MemberRef) -> bool:
         """Delete everything stored about the member (profile, comments, progress, jobs).

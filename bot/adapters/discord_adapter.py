@@ -423,6 +423,16 @@ class ViperCommands(commands.Cog):
     async def profile(self, interaction: discord.Interaction) -> None:
         await self.bot.show_profile(interaction)
 
+    @app_commands.command(name="like", description="Add visual features you like to your taste profile.")
+    @app_commands.describe(features="Features separated by commas, e.g. teal, flowing lines, soft light")
+    async def like(self, interaction: discord.Interaction, features: str) -> None:
+        await self.bot.add_taste(interaction, features, liked=True)
+
+    @app_commands.command(name="dislike", description="Add visual features you dislike to your taste profile.")
+    @app_commands.describe(features="Features separated by commas, e.g. neon, clutter, harsh shadows")
+    async def dislike(self, interaction: discord.Interaction, features: str) -> None:
+        await self.bot.add_taste(interaction, features, liked=False)
+
     @app_commands.command(name="forget", description="Delete everything I store about you (asks first).")
     async def forget(self, interaction: discord.Interaction) -> None:
         await self.bot.ask_forget(interaction)
@@ -763,6 +773,7 @@ class ViperDiscordBot(commands.Bot):
             "your place is saved, so you can stop and come back. Press **Done** to build your profile.\n"
             f"• {IMAGINE} `prompt:`: paint an image, personalised with your taste profile.\n"
             "• /profile: the features you like and dislike; remove one, or redo onboarding.\n"
+            "• /like and /dislike `features:`: add features in your own words (a feature on the other list moves over).\n"
             f"• {FORGET}: delete everything I store about you (I ask first).\n"
             "• /help: this message."
         )
@@ -792,6 +803,15 @@ class ViperDiscordBot(commands.Bot):
         ref["status_message_id"] = str(status.id)
         await self.core.set_chat_ref(submitted.job_id, ref)
         self.start_delivery(submitted.job_id, ref)
+
+    async def add_taste(self, interaction: discord.Interaction, features: str, *, liked: bool) -> None:
+        profile, added = await self.core.add_taste(member_ref(interaction), features, liked=liked)
+        side = "liked" if liked else "disliked"
+        await reply(
+            interaction,
+            f"{'👍' if liked else '👎'} Added to your {side} features: {', '.join(added)}.\n\n"
+            + messages.format_profile(profile, ONBOARD),
+        )
 
     async def cancel_image(self, interaction: discord.Interaction, job_id: str) -> None:
         """The Cancel button: the job is dropped or stopped, and its delivery task edits the status."""

@@ -73,6 +73,8 @@ COMMANDS: list[tuple[str, str]] = [
     ("cancel", "Pause onboarding (your comments are kept)"),
     ("redo", "Start onboarding again from scratch"),
     ("profile", "Show what you like and dislike"),
+    ("like", "Add features you like: /like teal, flowing lines"),
+    ("dislike", "Add features you dislike: /dislike neon, clutter"),
     ("forget", "Delete everything I store about you"),
     ("imagine", "Make an image for you: /imagine <prompt>"),
     ("help", "List the commands"),
@@ -95,7 +97,10 @@ HOW_TO_COMMENT = (
 IMAGINE_USAGE = "Usage: /imagine <prompt>, for example: /imagine a lighthouse at dusk"
 RESUMED_LINE = "🎨 I was restarted; picking your image back up…"
 DONE_LINE = "✅ Done: your image is below."
-PROFILE_HINT = "Does this look like you? Tap ✖ to drop a feature that isn't, then try /imagine <prompt>."
+PROFILE_HINT = (
+    "Does this look like you? Tap ✖ to drop a feature that isn't; /like or /dislike adds (or flips) one in "
+    "your own words. Then try /imagine <prompt>."
+)
 ACCEPTED_LINE = "✅ Saved. Every /imagine now leans your way: try /imagine <prompt>."
 
 
@@ -293,6 +298,8 @@ class TelegramAdapter:
             ("cancel", self.on_cancel),
             ("redo", self.on_redo),
             ("profile", self.on_profile),
+            ("like", self.on_like),
+            ("dislike", self.on_dislike),
             ("forget", self.on_forget),
             ("imagine", self.on_imagine),
             ("help", self.on_help),
@@ -598,6 +605,27 @@ class TelegramAdapter:
             await self._to_private(update, line, "profile")
             return
         await update.effective_message.reply_text("📬 I sent your profile to our private chat.")
+
+    async def on_like(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._add_taste(update, liked=True)
+
+    async def on_dislike(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self._add_taste(update, liked=False)
+
+    async def _add_taste(self, update: Update, *, liked: bool) -> None:
+        message = update.effective_message
+        command = "like" if liked else "dislike"
+        text = _command_argument(message.text)
+        if not text.strip():
+            example = "teal, flowing lines, soft light" if liked else "neon, clutter, harsh shadows"
+            await message.reply_text(f"Usage: /{command} <features>, separated by commas, for example: /{command} {example}")
+            return
+        profile, added = await self.core.add_taste(_who(update), text, liked=liked)
+        side = "liked" if liked else "disliked"
+        reply = f"{'👍' if liked else '👎'} Added to your {side} features: {', '.join(added)}."
+        if _is_private(update):  # a member's whole taste is shown in private only
+            reply += "\n\n" + messages.format_profile(profile, ONBOARD_COMMAND)
+        await message.reply_text(_fit(reply, TEXT_LIMIT))
 
     async def _send_profile(self, chat_id: int, who: MemberRef) -> None:
         text, markup = _profile_view(await self.core.profile(who), who.user_id)

@@ -167,3 +167,26 @@ async def test_a_member_cancels_their_own_queued_image(runtime):
     # the freed place in the member's queue allowance is usable again
     for _ in range(runtime.settings.bot.max_queued_per_member):
         await core.submit_imagine(ALICE, "a dog")
+
+
+async def test_members_add_and_move_features_in_their_own_words(runtime):
+    core = runtime.core
+    profile, added = await core.add_taste(ALICE, "Teal,  flowing   lines;teal", liked=True)  # no profile yet
+    assert added == ["teal", "flowing lines"] and profile.liked == ["teal", "flowing lines"]
+    assert profile.disliked == [] and profile.backend == "member"
+    profile, _ = await core.add_taste(ALICE, "neon, teal", liked=False)  # teal was read the wrong way
+    assert profile.liked == ["flowing lines"] and profile.disliked == ["neon", "teal"]
+    with pytest.raises(InvalidArgument) as empty:
+        await core.add_taste(ALICE, " , ;", liked=True)
+    assert empty.value.argument == "features"
+    with pytest.raises(InvalidArgument, match="too long for one feature"):
+        await core.add_taste(ALICE, "x" * 41, liked=True)
+    many = ", ".join(f"feature {i}" for i in range(40))
+    with pytest.raises(InvalidArgument, match="at most 40 features"):
+        await core.add_taste(ALICE, many, liked=True)
+    assert (await core.profile(ALICE)).disliked == ["neon", "teal"]  # a refused change changes nothing
+    # an extracted profile keeps its backend when the member adds to it
+    member = await core.member(ALICE)
+    await runtime.store.save_profile(member.id, ["gold"], [], "lexicon", "5.454+x")
+    profile, _ = await core.add_taste(ALICE, "soft light", liked=True)
+    assert profile.liked == ["soft light", "gold"] and profile.backend == "lexicon"

@@ -120,7 +120,7 @@ async def test_onboarding_profile_and_imagine(runtime, settings, redis_url, disc
     settings.discord.guild_id = int(emu.guild_id)
     async with running_worker(settings, redis_url), running_bot(runtime, emu):
         # Commands are synced to the configured guild (instant), not globally.
-        assert {c["name"] for c in emu.commands[emu.guild_id]} == {"onboard", "imagine", "profile", "forget", "help"}
+        assert {c["name"] for c in emu.commands[emu.guild_id]} == {"onboard", "imagine", "profile", "like", "dislike", "forget", "help"}
         assert "global" not in emu.commands
 
         # /onboard: an ephemeral message with one gallery image and its buttons.
@@ -206,7 +206,7 @@ async def test_onboarding_profile_and_imagine(runtime, settings, redis_url, disc
 async def test_restart_keeps_buttons_and_open_comment_working(runtime, settings, discord_api):
     emu, total = discord_api, len(runtime.gallery)
     async with running_bot(runtime, emu):
-        assert {c["name"] for c in emu.commands["global"]} == {"onboard", "imagine", "profile", "forget", "help"}
+        assert {c["name"] for c in emu.commands["global"]} == {"onboard", "imagine", "profile", "like", "dislike", "forget", "help"}
         sent, _ = await interact(emu, emu.slash_command("onboard", BOB))
         message = emu.messages[sent.original_id]
         modal = await open_modal(emu, message, BOB)  # Bob starts typing, then the bot restarts
@@ -322,4 +322,19 @@ async def test_a_queued_image_is_cancelled_with_its_button(runtime, settings, di
         )
         assert DiscordEmulator.buttons(ended) == {}  # the button goes with the job
         assert db_rows(settings, "SELECT status FROM jobs") == [("cancelled",)]
+    assert not emu.unexpected
+
+
+async def test_like_and_dislike_edit_the_profile(runtime, settings, discord_api):
+    emu = discord_api
+    async with running_bot(runtime, emu):
+        _, response = await interact(emu, emu.slash_command("like", ALICE, features="teal, flowing lines"))
+        data = response.json["data"]
+        assert data["flags"] == EPHEMERAL
+        assert "liked features: teal, flowing lines" in data["content"] and "Liked: teal, flowing lines" in data["content"]
+        _, response = await interact(emu, emu.slash_command("dislike", ALICE, features="teal"))
+        assert "Liked: flowing lines" in response.json["data"]["content"]
+        assert "Disliked: teal" in response.json["data"]["content"]
+        _, response = await interact(emu, emu.slash_command("dislike", ALICE, features=" ,, "))
+        assert response.json["data"]["content"].startswith("Sorry, name at least one feature")
     assert not emu.unexpected

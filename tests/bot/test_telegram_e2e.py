@@ -425,3 +425,18 @@ async def test_a_restarted_bot_sends_the_gallery_by_file_id(tg_settings, api):
             assert len(album.files) == len(album.result)  # the first run uploads
     with contextlib.closing(sqlite3.connect(settings.storage.database_path)) as db:
         assert db.execute("SELECT count(*) FROM uploaded_files WHERE platform = 'telegram'").fetchone()[0] == len(album.result)
+
+
+async def test_like_and_dislike_edit_the_profile(runtime, tg_settings, api):
+    chat = 3131
+    async with telegram_bot(runtime.core, tg_settings, api):
+        mark = await say(api, chat, "/like")
+        assert "Usage: /like <features>" in (await api.wait_for(sent(chat), since=mark)).text
+        mark = await say(api, chat, "/like teal, Flowing lines")
+        added = await api.wait_for(sent(chat, "Added"), since=mark)
+        assert "liked features: teal, flowing lines" in added.text and "👍 Liked: teal, flowing lines" in added.text
+        mark = await say(api, chat, "/dislike teal")
+        moved = await api.wait_for(sent(chat, "Added"), since=mark)
+        assert "👍 Liked: flowing lines" in moved.text and "👎 Disliked: teal" in moved.text
+        mark = await say(api, chat, "/dislike " + "x" * 50)
+        assert "too long for one feature" in (await api.wait_for(sent(chat), since=mark)).text
