@@ -94,6 +94,10 @@ HOW_TO_COMMENT = (
     "To comment, tap an image's number under the album and then type, or reply to the image (swipe left "
     "on it, or long-press and choose Reply), and say what you love or dislike about it."
 )
+NOT_TEXT = (
+    "I only read text. To teach me your taste, describe in words what you like or dislike about a gallery "
+    "image (reply to it, or tap its number and type); /imagine <prompt> makes a picture."
+)
 IMAGINE_USAGE = "Usage: /imagine <prompt>, for example: /imagine a lighthouse at dusk"
 RESUMED_LINE = "🎨 I was restarted; picking your image back up…"
 DONE_LINE = "✅ Done: your image is below."
@@ -313,6 +317,11 @@ class TelegramAdapter:
         )
         unknown = filters.ChatType.PRIVATE & new_messages & filters.COMMAND
         application.add_handler(MessageHandler(unknown, self.on_unknown))
+        # Photos, stickers, voice notes...: say what the bot reads instead of staying silent.
+        application.add_handler(
+            MessageHandler(filters.ChatType.PRIVATE & new_messages & ~filters.TEXT & ~filters.StatusUpdate.ALL,
+                           self.on_not_text)
+        )
         application.add_error_handler(self.on_error)
 
     async def post_init(self, application: Application) -> None:
@@ -700,6 +709,9 @@ class TelegramAdapter:
 
     async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.effective_message.reply_text(_help_text(self.core.min_comments))
+
+    async def on_not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await update.effective_message.reply_text(NOT_TEXT)
 
     async def on_unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await update.effective_message.reply_text("I don't know that command. /help lists what I can do.")

@@ -440,3 +440,16 @@ async def test_like_and_dislike_edit_the_profile(runtime, tg_settings, api):
         assert "👍 Liked: flowing lines" in moved.text and "👎 Disliked: teal" in moved.text
         mark = await say(api, chat, "/dislike " + "x" * 50)
         assert "too long for one feature" in (await api.wait_for(sent(chat), since=mark)).text
+
+
+async def test_a_photo_gets_told_what_the_bot_reads(runtime, tg_settings, api):
+    chat = 2727
+    async with telegram_bot(runtime.core, tg_settings, api):
+        mark = api.mark()
+        sender = api.user(chat)
+        await api.push_update({"message": {  # a photo, as a member's client sends it (no text)
+            "message_id": api._new_message_id(chat), "date": 0, "chat": api._chat(chat, sender), "from": sender,
+            "photo": [{"file_id": "AgAD", "file_unique_id": "u1", "width": 90, "height": 90}],
+        }})
+        answer = await api.wait_for(sent(chat), since=mark)
+        assert "I only read text" in answer.text and "/imagine" in answer.text
