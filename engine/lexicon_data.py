@@ -791,7 +791,7 @@ POSITIVE_CUES = """
     looks sick, what i come here for, what i'm here for, what i am here for,
     gives me life, treat for the eyes, eye candy, refreshing, striking, handled well,
     wouldn't change a thing, would not change a thing, ok, okay, alright, decent, fine, please,
-    slap, a vibe, such a vibe, big vibe, thank, thanks, thank you, compliment, correct, hard to argue with,
+    what's not to love, whats not to love, what's not to like, whats not to like, slap, a vibe, such a vibe, big vibe, thank, thanks, thank you, compliment, correct, hard to argue with,
     can't fault, cannot fault, cant fault, the dream, now we're talking, now we are talking, i'm into,
     im into, i am into, really into, mostly into, so into, nicer, better, prettier, winner, hits different,
     banger, immaculate, goated, peak, love love love, living for, i'm living for, here for it, i'm here for,

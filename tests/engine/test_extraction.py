@@ -846,6 +846,7 @@ def test_new_verdict_words(lexicon):
         ("I'd rather look at something organic than another rigid geometric maze.", ["organic shapes"], ["geometric", "maze"]),
         ("give me real texture over flat colour every time", [], ["flat colors"]),
         ("the black/white checks actually slap", ["black and white", "checkerboard"], []),
+        ("what's not to love about the teal", ["teal"], []),  # the idiom, with or without its "?"
         # Italian, Portuguese, Dutch and more German core words
         ("Bitte keine Neonfarben mehr, davon bekomme ich Kopfschmerzen.", [], ["neon colors"]),
         ("Graag meer strepen in felle kleuren.", ["stripes", "vibrant colors"], []),
