@@ -23,8 +23,9 @@ from viper.queue import JobQueue, Progress
 
 # A feature typed by a member (/like, /dislike): a few words, as SDXL reads them in a prompt.
 MAX_FEATURE_CHARS = 40
-# The most features a profile holds: more would drown the prompt's own words in the embeddings.
-MAX_PROFILE_FEATURES = 40
+# The most features a member can bring a profile to by hand: a sanity bound on storage and on the
+# review screens (the text encoders read the first 77 tokens of each list; the newest come first).
+MAX_PROFILE_FEATURES = 100
 
 
 @dataclass(frozen=True)
