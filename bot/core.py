@@ -460,10 +460,11 @@ class ViperBot:
         await self.store.update_job(job_id, "delivered")
 
     async def set_chat_ref(self, job_id: str, chat_ref: dict) -> None:
-        """Remember where a job's status message lives (so a restarted bot can edit it)."""
+        """Remember where a job's status message lives (so a restarted bot can edit it); the keys
+        given replace those stored, the others are kept."""
         record = await self.store.job(job_id)
         if record is not None:
-            await self.store.update_job(job_id, record.status, chat_ref=chat_ref)
+            await self.store.update_job(job_id, record.status, chat_ref={**record.chat_ref, **chat_ref})
 
     async def pending_deliveries(self, platform: str) -> list[JobRecord]:
         """Generation jobs of `platform` whose images never reached the member (resume after restart)."""

@@ -42,6 +42,16 @@ def format_profile(profile: Profile | None, onboard_command: str) -> str:
     return f"Your taste profile\n👍 Liked: {liked}\n👎 Disliked: {disliked}"
 
 
+def taste_added(added: list[str], liked: bool) -> str:
+    """The answer to /like or /dislike."""
+    return f"{'👍' if liked else '👎'} Added to your {'liked' if liked else 'disliked'} features: {', '.join(added)}."
+
+
+def cancel_answer(cancelled: bool) -> str:
+    """The answer to an image's Cancel button (the status message then says how the job ended)."""
+    return "Cancelling…" if cancelled else "That one has already finished."
+
+
 def queued(sub: Submitted, onboard_command: str) -> str:
     where = f"position {sub.position} in the queue" if sub.position else "starting now"
     text = f"🎨 Queued: {where}."

@@ -1051,7 +1051,7 @@ class LexiconExtractor:
     def _compared_between(clause: _Clause, start: int, end: int) -> bool:
         """True when a comparison word ("than", "over", "rather than") stands between two positions."""
         return any(
-            it.entry.kind == "feature_negator" and clause.tokens[it.start] in ("than", "rather", "over")
+            it.entry.kind == "feature_negator" and clause.tokens[it.start] in ("than", "rather")
             and start <= it.start < end
             for it in clause.items
         ) or any(token in data.COMPARISON_LOSERS for token in clause.tokens[start:end])

@@ -806,19 +806,11 @@ class ViperDiscordBot(commands.Bot):
 
     async def add_taste(self, interaction: discord.Interaction, features: str, *, liked: bool) -> None:
         profile, added = await self.core.add_taste(member_ref(interaction), features, liked=liked)
-        side = "liked" if liked else "disliked"
-        await reply(
-            interaction,
-            f"{'👍' if liked else '👎'} Added to your {side} features: {', '.join(added)}.\n\n"
-            + messages.format_profile(profile, ONBOARD),
-        )
+        await reply(interaction, messages.taste_added(added, liked) + "\n\n" + messages.format_profile(profile, ONBOARD))
 
     async def cancel_image(self, interaction: discord.Interaction, job_id: str) -> None:
         """The Cancel button: the job is dropped or stopped, and its delivery task edits the status."""
-        if await self.core.cancel_image(member_ref(interaction), job_id):
-            await reply(interaction, "Cancelling…")
-        else:
-            await reply(interaction, "That one has already finished.")
+        await reply(interaction, messages.cancel_answer(await self.core.cancel_image(member_ref(interaction), job_id)))
 
     def start_delivery(self, job_id: str, ref: dict[str, Any]) -> asyncio.Task | None:
         """Follow a generation job in the background and post its image; tracked so `close` can stop it."""

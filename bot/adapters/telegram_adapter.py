@@ -630,8 +630,7 @@ class TelegramAdapter:
             await message.reply_text(f"Usage: /{command} <features>, separated by commas, for example: /{command} {example}")
             return
         profile, added = await self.core.add_taste(_who(update), text, liked=liked)
-        side = "liked" if liked else "disliked"
-        reply = f"{'👍' if liked else '👎'} Added to your {side} features: {', '.join(added)}."
+        reply = messages.taste_added(added, liked)
         if _is_private(update):  # a member's whole taste is shown in private only
             reply += "\n\n" + messages.format_profile(profile, ONBOARD_COMMAND)
         await message.reply_text(_fit(reply, TEXT_LIMIT))
@@ -864,7 +863,7 @@ class TelegramAdapter:
         text = messages.queued(submitted, ONBOARD_COMMAND)
         cancel = _cancel_button(who.user_id, submitted.job_id)
         status = await message.reply_text(text, reply_markup=cancel)
-        await self.core.set_chat_ref(submitted.job_id, {**chat_ref, "message_id": status.message_id})
+        await self.core.set_chat_ref(submitted.job_id, {"message_id": status.message_id})
         # The first line is the queue status; what follows (tips, notes) stays under every edit.
         _, _, rest = text.partition("\n")
         footer = "\n" + rest if rest else ""
@@ -879,9 +878,7 @@ class TelegramAdapter:
     async def _on_image_cancel(self, query: CallbackQuery, who: MemberRef, args: list[str], answer: _Answer) -> str:
         """✖ Cancel under a status message: the job is dropped or stopped; its follower edits the message."""
         job_id = args[1] if len(args) > 1 else ""
-        if await self.core.cancel_image(who, job_id):
-            return "Cancelling…"
-        return "That one has already finished."
+        return messages.cancel_answer(await self.core.cancel_image(who, job_id))
 
     async def resume_deliveries(self) -> int:
         """Follow again every Telegram /imagine whose image never reached its member; returns how many."""
@@ -910,9 +907,7 @@ class TelegramAdapter:
             if status is None:
                 return
             status_id = status.message_id
-            record = await self.core.store.job(job_id)
-            ref = {**(record.chat_ref if record else {}), "chat_id": chat_id, "reply_to": reply_to, "message_id": status_id}
-            await self.core.set_chat_ref(job_id, ref)
+            await self.core.set_chat_ref(job_id, {"message_id": status_id})
         await self._follow(job_id, chat_id, int(status_id), reply_to, "", RESUMED_LINE, cancel=cancel)
 
     async def _follow(
