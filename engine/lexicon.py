@@ -40,7 +40,10 @@ How one comment is read:
 6. Vague words ("the colours", "the lines") become the answered image's tags in those categories; a
    bare verdict ("love this one!") stands for all its tags, except features the member judges in
    words anywhere in their comments (the words win). A plain colour word on an image is that image's
-   own shade when it shows exactly one ("the pink" on a hot-pink image). A feature in both lists is
+   own shade when it shows exactly one ("the pink" on a hot-pink image). Rules v6 read the image
+   further: a word that names a feature only on a picture that shows it counts there ("sugary" on a
+   pastel image, "room to breathe" on one with negative space), and a feature word brings the
+   neighbouring feature the image shows ("blobs" on a bokeh image). A feature in both lists is
    dropped.
 """
 
@@ -68,7 +71,7 @@ __all__ = [
 
 # Bump when a rule changes what a comment produces; profiles record it with the vocabulary's size
 # and fingerprint, so a profile says exactly which reading made it.
-LEXICON_RULES_VERSION = "5"
+LEXICON_RULES_VERSION = "6"
 # Longer comments are read up to here: enough for any real comment, and it bounds the work.
 MAX_LEXICON_CHARS = 4000
 
@@ -300,9 +303,25 @@ class Lexicon:
         self.sarcasm_patterns = [re.compile(p) for p in data.SARCASM_PATTERNS]
         self.dismissals = {tuple(_tokens(p)) for p in _phrases(data.RHETORICAL_DISMISSALS)}
         self.max_phrase = max(len(k) for k in self._table)
+        self._evocations: dict[tuple[str, ...], _Entry] = {}
+        for line in data.EVOCATIONS.strip().splitlines():
+            name, _, words = line.strip().partition(":")
+            attribute = self.attributes.get(normalise_phrase(name))
+            if attribute is None:
+                raise ValueError(f"lexicon: evocation for unknown attribute {name!r}")
+            for phrase in _phrases(words):
+                key = tuple(_tokens(phrase))
+                if key in self._table or key in self._evocations:
+                    raise ValueError(f"lexicon: evocation {phrase!r} already has a meaning")
+                hint = data.POLARITY_HINTS.get(" ".join(key), 0)
+                self._evocations[key] = _Entry("feature", attribute=attribute, polarity=hint)
+        self.max_evocation = max((len(k) for k in self._evocations), default=0)
         self._build_spelling_index()
         digest = hashlib.sha256(
-            repr(sorted((k, v.kind, v.polarity, v.attribute, v.categories) for k, v in self._table.items())).encode()
+            repr(
+                sorted((k, v.kind, v.polarity, v.attribute, v.categories) for k, v in self._table.items())
+                + sorted((k, v.attribute.name) for k, v in self._evocations.items())
+            ).encode()
         )
         self.fingerprint = digest.hexdigest()[:8]
 
@@ -448,20 +467,31 @@ class Lexicon:
                     break
         return out
 
-    def _scan(self, tokens: list[str]) -> list[_Item]:
+    def _scan(self, tokens: list[str], shown: frozenset[str] = frozenset()) -> list[_Item]:
+        """Phrases in reading order, longest first. `shown` holds the answered image's features: their
+        evocations (data.EVOCATIONS) count too, and win over a shorter phrase at the same place."""
         items, i = [], 0
         while i < len(tokens):
+            best = None
             for length in range(min(self.max_phrase, len(tokens) - i), 0, -1):
                 entry = self._table.get(tuple(tokens[i : i + length]))
                 if entry is not None:
-                    items.append(_Item(entry, i, i + length))
-                    i += length
+                    best = _Item(entry, i, i + length)
                     break
-            else:
-                token = tokens[i]
-                if token in data._EMOJI_POSITIVE or token in data._EMOJI_NEGATIVE:
-                    items.append(_Item(_Entry("cue", polarity=1 if token in data._EMOJI_POSITIVE else -1), i, i + 1))
-                i += 1
+            if shown:
+                for length in range(min(self.max_evocation, len(tokens) - i), best.end - i if best else 0, -1):
+                    entry = self._evocations.get(tuple(tokens[i : i + length]))
+                    if entry is not None and entry.attribute.name in shown:
+                        best = _Item(entry, i, i + length)
+                        break
+            if best is not None:
+                items.append(best)
+                i = best.end
+                continue
+            token = tokens[i]
+            if token in data._EMOJI_POSITIVE or token in data._EMOJI_NEGATIVE:
+                items.append(_Item(_Entry("cue", polarity=1 if token in data._EMOJI_POSITIVE else -1), i, i + 1))
+            i += 1
         return items
 
 
@@ -539,7 +569,8 @@ class LexiconExtractor:
         raw_tags = getattr(comment, "image_tags", None)
         tags = [t for t in (raw_tags if isinstance(raw_tags, list) else []) if isinstance(t, str) and t.strip()]
         tokens = self._drop_injections(self.lexicon.resolve_ones(self.lexicon.correct(_tokens(text))))
-        clauses = self._clauses(tokens)
+        shown = frozenset(a.name for a in map(self.lexicon.lookup, tags) if a is not None)
+        clauses = self._clauses(tokens, shown)
         sarcastic = self.lexicon.is_sarcastic(tokens, text)
         for clause in clauses:
             self._resolve_cues(clause, sarcastic or clause.rhetorical)
@@ -671,18 +702,25 @@ class LexiconExtractor:
         return self._grounded(mentions, tags)
 
     def _grounded(self, mentions: list[Mention], tags: list[str]) -> list[Mention]:
-        """Plain colour words named on an image, as the image's own shade of them (data.GROUNDING)."""
+        """Plain colour words named on an image, as the image's own shade of them (data.GROUNDING), and
+        feature words with the neighbouring feature the image shows beside them (data.RELATED)."""
         if not tags:
             return mentions
         shown = {a.name for a in map(self.lexicon.lookup, tags) if a is not None}
+        out = []
         for mention in mentions:
+            out.append(mention)
             if mention.source != "text" or mention.feature in shown:
-                continue  # the image shows the plain colour itself
-            family = data.GROUNDING.get(mention.feature)
-            shades = [name for name in family or () if name in shown]
+                continue  # the image shows the feature itself
+            shades = [name for name in data.GROUNDING.get(mention.feature, ()) if name in shown]
             if len(shades) == 1:
                 mention.feature = shades[0]
-        return mentions
+                continue
+            related = [name for name in data.RELATED.get(mention.feature, ()) if name in shown]
+            if len(related) == 1:
+                # "blurry blobs" on a bokeh image: the reader means its bokeh, and maybe the blur too.
+                out.append(Mention(related[0], self.lexicon.attributes[related[0]].category, mention.polarity, "text"))
+        return out
 
     @staticmethod
     def _elided_verdict(clauses: list[_Clause], clause: _Clause) -> int:
@@ -821,7 +859,7 @@ class LexiconExtractor:
             sentence, begin = sentence + 1, index + 1
         return questions, rhetorical, turns
 
-    def _clauses(self, tokens: list[str]) -> list[_Clause]:
+    def _clauses(self, tokens: list[str], shown: frozenset[str] = frozenset()) -> list[_Clause]:
         clauses: list[_Clause] = []
         current: list[str] = []
         sentence, contrast = 0, False
@@ -832,7 +870,7 @@ class LexiconExtractor:
             if current:
                 clauses.append(
                     _Clause(
-                        current, self.lexicon._scan(current), sentence, contrast,
+                        current, self.lexicon._scan(current, shown), sentence, contrast,
                         question=sentence in questions, rhetorical=sentence in rhetorical,
                     )
                 )

@@ -704,6 +704,75 @@ GROUNDING: dict[str, tuple[str, ...]] = {
     "white": ("ivory", "pearl white"),
 }
 
+# A feature word can stand for a neighbouring feature the picture shows: "empty" on an image tagged
+# "negative space" (and not "minimalist") is its negative space, "blurry" on a bokeh image its bokeh.
+# Same rule as GROUNDING: used only when the image does not show the word's own feature and shows
+# exactly one of these.
+RELATED: dict[str, tuple[str, ...]] = {
+    "green": ("green tones",),
+    "blue": ("blue tones",),
+    "pink": ("pink tones",),
+    "purple": ("purple tones",),
+    "minimalist": ("negative space",),
+    "soft focus": ("bokeh", "soft edges"),
+    "organic shapes": ("bokeh",),
+    "circles": ("bokeh", "concentric circles"),
+    "muddy colors": ("dark palette", "muted colors"),
+    "gloomy": ("dark palette",),
+    "duotone": ("limited palette", "black and white"),
+    "sharp focus": ("hard edges",),
+    "soft texture": ("soft edges",),
+    "cold atmosphere": ("cool colors",),
+    "faded colors": ("muted colors", "low contrast"),
+    "dramatic": ("dramatic lighting",),
+    "geometric shapes": ("low poly", "grid"),
+    "checkerboard": ("op art",),
+    "cartoon": ("pop art",),
+    "bold lines": ("outlines",),
+    "wet on wet": ("watercolor",),
+    "straight lines": ("hard edges",),
+}
+
+# Words that name a feature only when the answered image shows it: on a pastel image "sugary" is
+# its pastel palette, in a comment on nothing it is no feature at all. A reader looking at the
+# picture resolves them this way; none of them is a phrase of the main vocabulary.
+EVOCATIONS = """
+    negative space: emptiness, whitespace, lots of air, plenty of air, room to breathe, space around it, blank space, breathing space, nothing around it
+    pastel colors: sugary, candyfloss, cotton candy, sugar sweet, baby shower, nursery colors, ice cream colors
+    neon colors: acid, acidic, fluo, rave, highlighter, glowstick, radioactive, glow stick
+    hard edges: clean edges, edges are sharp, edges are crisp
+    soft edges: mushy, feathered, blurry edges, bleeding edges, edges bleed, smudgy edges
+    bokeh: light blobs, blurry lights, fuzzy lights, orbs of light, bubbles, fairy lights, blurred lights
+    gradient: fade, fades, blend, blends, blending, transition
+    grid: boxes, squares in rows
+    stripes: bands, banding
+    concentric circles: ripples, target, rings within rings
+    flowing lines: ribbons, swoosh, swooshes
+    spiral: whirlpool, spinning, coil, swirl pattern
+    topographic: map, survey map, hiking map, elevation lines, contour map, wanderkarte
+    woven texture: cloth, flannel, blanket, wolldecke
+    halftone: newsprint, printer's dots, comic dots
+    stained glass: cathedral window, church window
+    outlines: black lines, keylines, keyline, lead lines, leading between
+    mosaic: little tiles
+    watercolor: washes, wet paper
+    layered: ridges, stacked, one behind the other
+    sense of depth: distance
+    low poly: computery, video game, ps1, polygon
+    light rays: beams, shafts of light, rays
+    optical illusion: giddy, migraine, vibrating, wobbly, moving
+    sepia: old photo, old photograph, tea stained, yellowed, old letter
+    muted colors: drab, washed, toned down, greyish
+    earth tones: mud, soil, clay colors
+    limited palette: couple of colors, two colors only
+    repeating pattern: repeats
+    metallic: steel, metal y
+    checkerboard: chequers
+    glowing: aglow, lit up
+    dark background: black backdrop
+    warm colors: sunset colors, fiery colors
+"""
+
 # Verdict words that are about one aspect: "garish" judges colours. With no feature named in its
 # clause, such a word acts like that aspect's vague word ("garish" = "the colours are garish").
 ASPECT_CUES = {"garish": "colors", "gaudy": "colors", "clash": "colors", "clashes": "colors", "clashing": "colors"}

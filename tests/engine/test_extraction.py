@@ -874,3 +874,42 @@ def test_a_plain_colour_word_is_the_image_s_own_shade(lexicon):
     assert result.liked == ["red"]
     # no image: kept
     assert extract(lexicon, "love pink", tags=[]).liked == ["pink"]
+
+
+# --- rules v6: words that name a feature only on an image that shows it -------------------------
+
+PASTEL_TAGS = ["pastel colors", "lavender", "blush pink", "negative space", "soft lighting"]
+BOKEH_TAGS = ["bokeh", "hot pink", "dark background", "neon colors"]
+
+
+def test_an_evocation_counts_only_on_an_image_that_shows_its_feature(lexicon):
+    assert _lists(lexicon, "way too sugary for me", tags=PASTEL_TAGS) == (set(), {"pastel colors"})
+    assert _lists(lexicon, "so much room to breathe, gorgeous", tags=PASTEL_TAGS) == ({"negative space"}, set())
+    # with no image, or on an image without that feature, the word names nothing
+    assert _lists(lexicon, "way too sugary for me") == (set(), set())
+    assert _lists(lexicon, "so much room to breathe, gorgeous") == (set(), set())
+    assert _lists(lexicon, "way too sugary for me", tags=["neon colors", "black"]) == (set(), set())
+
+
+def test_an_evocation_wins_over_a_shorter_phrase_only_where_the_image_shows_it(lexicon):
+    assert _lists(lexicon, "the light blobs are dreamy", tags=BOKEH_TAGS) == ({"bokeh", "dreamy"}, set())
+    assert _lists(lexicon, "the light blobs are dreamy", tags=["circles", "yellow"]) == ({"organic shapes", "dreamy"}, set())
+
+
+def test_a_feature_word_brings_the_neighbouring_feature_the_image_shows(lexicon):
+    liked, disliked = _lists(lexicon, "those fuzzy little blobs are lovely", tags=BOKEH_TAGS)
+    assert "bokeh" in liked and "organic shapes" in liked and not disliked
+    # the image shows the word's own feature: nothing is added
+    assert _lists(lexicon, "those blobs are lovely", tags=["organic shapes", "bokeh"]) == ({"organic shapes"}, set())
+
+
+def test_an_evocation_may_not_shadow_the_vocabulary(monkeypatch):
+    from engine import lexicon_data
+    from engine.lexicon import Lexicon
+
+    monkeypatch.setattr(lexicon_data, "EVOCATIONS", "bokeh: teal")
+    with pytest.raises(ValueError, match="already has a meaning"):
+        Lexicon()
+    monkeypatch.setattr(lexicon_data, "EVOCATIONS", "no such feature: sugary")
+    with pytest.raises(ValueError, match="unknown attribute"):
+        Lexicon()

@@ -107,13 +107,13 @@ def test_a_backend_that_fails_on_one_member_scores_zero_there_only(members):
 def test_the_lexicon_floor(members):
     scores, _ = evaluate(make_extractor("lexicon").extract, members, make_canonical())
     dev, everything = scores["dev"], total(scores)
-    # Rules v5 measured dev 0.762 with 43 polarity errors, all in the three newest blocks (d, e, f).
-    assert dev.f1 >= 0.74 and dev.polarity_errors <= 48, (dev.f1, dev.polarity_errors)
+    # Rules v6 measured dev 0.770 with 50 polarity errors, all in the three newest blocks (d, e, f).
+    assert dev.f1 >= 0.75 and dev.polarity_errors <= 54, (dev.f1, dev.polarity_errors)
     assert scores["dev-a"].f1 >= 0.87 and scores["dev-a"].polarity_errors <= 1, scores["dev-a"].f1
     assert scores["dev-b"].f1 >= 0.94 and scores["dev-b"].polarity_errors <= 1, scores["dev-b"].f1
     assert scores["dev-c"].f1 >= 0.82 and scores["dev-c"].polarity_errors <= 2, scores["dev-c"].f1
     for block in ("dev-d", "dev-e", "dev-f"):  # read by the rules only after their first measurement
-        assert scores[block].f1 >= 0.53, (block, scores[block].f1)
+        assert scores[block].f1 >= 0.56, (block, scores[block].f1)
     assert everything.ms_per_member < 50
 
 
