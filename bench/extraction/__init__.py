@@ -39,7 +39,8 @@ DEV_BLOCKS = {
     "dev-f": "m75-m86, a fourth annotator: formal, poetic, designer, varied praise and refusal, German/Dutch",
 }
 HELDOUT_BLOCKS = {
-    "heldout-c": "m87-m106, two more annotators; never inspected while tuning",
+    "heldout-c": "m87-m106, two more annotators; its errors never inspected while tuning",
+    "heldout-d": "m107-m126, two more annotators; added after rules v6 were written, measured once",
 }
 
 

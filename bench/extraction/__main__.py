@@ -82,7 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         f"eval set: {len(members)} members ({counts['dev']} dev: {blocks}; {counts['heldout']} held-out: {held}), "
         f"{comments} comments"
     )
-    print("tuned on: dev only (dev-c and dev-d were held-out until measured); heldout-c was never inspected while tuning\n")
+    print(
+        "tuned on: dev only (dev-c and dev-d were held-out until measured); the held-out blocks' errors "
+        "were never inspected while tuning\n"
+    )
     header = f"{'backend':<10} {'split':<9} {'members':>7} {'precision':>9} {'recall':>7} {'F1':>6} {'polarity':>9} {'TP':>5} {'FP':>5} {'FN':>5} {'ms/member':>10}"
     print(header)
     print("-" * len(header))

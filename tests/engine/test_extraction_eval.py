@@ -36,8 +36,9 @@ def test_the_set_has_the_promised_shape(members):
     assert [m.id for m in members if m.block == "dev-d"] == [f"m{i}" for i in range(51, 63)]
     assert [m.id for m in members if m.block == "dev-e"] == [f"m{i}" for i in range(63, 75)]
     assert [m.id for m in members if m.block == "dev-f"] == [f"m{i}" for i in range(75, 87)]
-    assert [m.id for m in members if m.split == "heldout"] == [f"m{i}" for i in range(87, 107)]
-    assert {m.block for m in members if m.split == "heldout"} == set(HELDOUT_BLOCKS) == {"heldout-c"}
+    assert [m.id for m in members if m.block == "heldout-c"] == [f"m{i}" for i in range(87, 107)]
+    assert [m.id for m in members if m.block == "heldout-d"] == [f"m{i}" for i in range(107, 127)]
+    assert {m.block for m in members if m.split == "heldout"} == set(HELDOUT_BLOCKS) == {"heldout-c", "heldout-d"}
     assert sum(m.split == "heldout" for m in members) >= 10
     assert len({m.id for m in members}) == len(members)
     for member in members:
