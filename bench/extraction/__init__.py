@@ -25,6 +25,7 @@ from pathlib import Path
 from viper.jobs import Comment, ExtractResult
 
 EVAL_SET = Path(__file__).with_name("eval_set.json")
+SECOND_READING = Path(__file__).with_name("second_reading.json")
 SPLITS = ("dev", "heldout")
 # Dev is written in blocks: tuning looked at each block's errors, so a block is no held-out, but the
 # newest block shows how the rules read text they were not tuned on first. Each held-out block is
@@ -210,3 +211,40 @@ def total(scores: dict[str, Score], splits: Sequence[str] = SPLITS) -> Score:
     for split in splits:
         out.add(scores.get(split, Score()))
     return out
+
+
+def load_second_reading(members: Sequence[Member], path: Path | str = SECOND_READING) -> list[Member]:
+    """The members a second annotator read again, as Members holding the second reading's labels.
+
+    The file keeps only labels, by member id and comment position; a member whose comment count
+    differs from the set's is an error (the two files drifted apart), not a silent mismatch.
+    """
+    data = json.loads(Path(path).read_text(encoding="utf-8"))["members"]
+    out = []
+    for member in members:
+        labels = data.get(member.id)
+        if labels is None:
+            continue
+        if len(labels) != len(member.comments):
+            raise ValueError(f"second reading of {member.id}: {len(labels)} comments, the set has {len(member.comments)}")
+        comments = [
+            {**comment, "liked": list(label["liked"]), "disliked": list(label["disliked"])}
+            for comment, label in zip(member.comments, labels, strict=True)
+        ]
+        out.append(Member(member.id, member.split, comments, member.gallery_tags, member.block))
+    return out
+
+
+def agreement(
+    members: Sequence[Member], second: Sequence[Member], canon: Callable[[str], list[str]]
+) -> dict[str, Score]:
+    """How far the second reading agrees with the first, per block, scored exactly like a backend
+    (the second reading's member lists as the prediction, the first as gold): the ceiling a backend
+    can be expected to reach against one annotator's labels."""
+    first = {m.id: m for m in members}
+    scores: dict[str, Score] = {}
+    for reread in second:
+        liked, disliked = reread.gold(canon)
+        result = ExtractResult(sorted(liked), sorted(disliked), backend="second reading")
+        scores.setdefault(reread.block, Score()).add(score_member(first[reread.id], result, canon)[0])
+    return scores

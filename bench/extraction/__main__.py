@@ -7,6 +7,10 @@ backend that cannot start (no GPU, endpoint down) is reported as skipped, with t
 
 `--errors` lists, member by member, what was missed, added or read with the wrong polarity — for the
 dev split only: the held-out members are for measuring, not for tuning against.
+
+`--agreement` also scores the second, independent reading of some blocks (second_reading.json)
+against the first, and each backend against both readings: how much two careful readers agree is
+the ceiling for any backend scored against one of them.
 """
 
 from __future__ import annotations
@@ -18,13 +22,24 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench.extraction import DEV_BLOCKS, HELDOUT_BLOCKS, SPLITS, Score, evaluate, load_eval_set, make_canonical, total
+from bench.extraction import (
+    DEV_BLOCKS,
+    HELDOUT_BLOCKS,
+    SPLITS,
+    Score,
+    agreement,
+    evaluate,
+    load_eval_set,
+    load_second_reading,
+    make_canonical,
+    total,
+)
 
 
-def _row(name: str, split: str, score: Score) -> str:
+def _row(name: str, split: str, score: Score, width: int = 10, timing: bool = True) -> str:
     return (
-        f"{name:<10} {split:<9} {score.members:>7} {score.precision:>9.3f} {score.recall:>7.3f} {score.f1:>6.3f} "
-        f"{score.polarity_errors:>9} {score.tp:>5} {score.fp:>5} {score.fn:>5} {score.ms_per_member:>10.2f}"
+        f"{name:<{width}} {split:<9} {score.members:>7} {score.precision:>9.3f} {score.recall:>7.3f} {score.f1:>6.3f} "
+        f"{score.polarity_errors:>9} {score.tp:>5} {score.fp:>5} {score.fn:>5}" + (f" {score.ms_per_member:>10.2f}" if timing else "")
     )
 
 
@@ -51,6 +66,25 @@ def _backend_options(name: str, args: argparse.Namespace, settings) -> dict:
     return options
 
 
+def _print_agreement(members, second, canon, against_second, report: dict) -> None:
+    """The second reading against the first, then each backend against the second reading."""
+    print("\nagreement: a second annotator's independent reading of the same comments, scored against the first")
+    header = f"{'reading':<16} {'block':<9} {'members':>7} {'precision':>9} {'recall':>7} {'F1':>6} {'polarity':>9} {'TP':>5} {'FP':>5} {'FN':>5}"
+    print(header)
+    print("-" * len(header))
+    blocks = [b for b in (*DEV_BLOCKS, *HELDOUT_BLOCKS) if any(m.block == b for m in second)]
+    ceiling = agreement(members, second, canon)
+    rows = [("second reading", ceiling)] + [(f"{name} vs 2nd", scores) for name, scores in against_second]
+    for label, scores in rows:
+        for block in blocks:
+            score = scores.get(block, Score())
+            print(_row(label, block, score, width=16, timing=False))
+    report["agreement"] = {
+        label: {b: {"f1": round(s.f1, 4), "polarity_errors": s.polarity_errors} for b, s in scores.items() if b in blocks}
+        for label, scores in rows
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.extraction", description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", action="append", help="lexicon, vpe or openai (repeatable; default: see above)")
@@ -58,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", default=None, help="evaluation set (default: bench/extraction/eval_set.json)")
     parser.add_argument("--errors", action="store_true", help="print per-member differences (dev split only)")
     parser.add_argument("--json", action="store_true", help="also print the scores as one JSON line at the end")
+    parser.add_argument(
+        "--agreement", action="store_true", help="also score a second reading of some blocks against the first, and each backend against both"
+    )
     parser.add_argument("--openai-base-url", help="override [extraction] openai_base_url")
     parser.add_argument("--openai-model", help="override [extraction] openai_model")
     args = parser.parse_args(argv)
@@ -90,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     print(header)
     print("-" * len(header))
     report: dict[str, dict] = {}
+    second = load_second_reading(members) if args.agreement else []
+    against_second: list[tuple[str, dict[str, Score]]] = []
     with tempfile.TemporaryDirectory(prefix="viper-bench-gallery-") as tmp:
         paths = None
         for name in backends:
@@ -119,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                 }
                 for split, s in scores.items()
             }
+            if second:
+                against_second.append((name, evaluate(extractor.extract, second, canon, paths)[0]))
             if args.errors:
                 print()
                 for diff in diffs:
@@ -128,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
                     if shown:
                         print(f"  {diff['member']}: " + "; ".join(f"{k}={', '.join(v)}" for k, v in shown.items()))
                 print()
+    if second:
+        _print_agreement(members, second, canon, against_second, report)
     if args.json:
         print(json.dumps(report, sort_keys=True))
     return 0

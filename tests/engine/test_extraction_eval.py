@@ -16,7 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from bench.extraction import DEV_BLOCKS, HELDOUT_BLOCKS, Member, evaluate, load_eval_set, make_canonical, score_member, total
+from bench.extraction import (
+    DEV_BLOCKS,
+    HELDOUT_BLOCKS,
+    Member,
+    agreement,
+    evaluate,
+    load_eval_set,
+    load_second_reading,
+    make_canonical,
+    score_member,
+    total,
+)
 from engine.extraction import make_extractor
 from viper.jobs import ExtractResult
 
@@ -138,3 +149,50 @@ def test_the_bench_reports_an_unavailable_backend_as_skipped():
     )
     assert completed.returncode == 0, completed.stderr
     assert "openai     skipped:" in completed.stdout and "not answering" in completed.stdout
+
+
+def test_the_second_reading_lines_up_with_the_set_and_uses_known_names(members):
+    from engine.lexicon import default_lexicon
+
+    second = load_second_reading(members)
+    assert {m.block for m in second} >= {"dev-d", "dev-e", "dev-f", "heldout-c"}
+    by_id = {m.id: m for m in members}
+    for reread in second:
+        assert [c["text"] for c in reread.comments] == [c["text"] for c in by_id[reread.id].comments]
+    labels = {f for m in second for c in m.comments for f in c["liked"] + c["disliked"]}
+    assert sorted(f for f in labels if default_lexicon().lookup(f) is None) == []
+
+
+def test_agreement_scores_a_reading_against_the_first(members, tmp_path):
+    canon = make_canonical()
+    member = members[0]
+    # a reading identical to the first agrees fully; one with every label swapped disagrees on polarity
+    same = tmp_path / "same.json"
+    same.write_text(json.dumps({"members": {member.id: member.comments}}))
+    score = agreement(members, load_second_reading(members, same), canon)[member.block]
+    assert (score.f1, score.polarity_errors) == (1.0, 0)
+    swapped = [{"liked": c["disliked"], "disliked": c["liked"]} for c in member.comments]
+    flipped = tmp_path / "flipped.json"
+    flipped.write_text(json.dumps({"members": {member.id: swapped}}))
+    score = agreement(members, load_second_reading(members, flipped), canon)[member.block]
+    liked, disliked = member.gold(canon)
+    assert score.tp == 0 and score.polarity_errors == len(liked) + len(disliked)
+    # a reading that drifted from the set (a comment fewer) is an error, not a silent mismatch
+    short = tmp_path / "short.json"
+    short.write_text(json.dumps({"members": {member.id: member.comments[1:]}}))
+    with pytest.raises(ValueError, match="comments"):
+        load_second_reading(members, short)
+
+
+def test_the_bench_prints_the_agreement_table():
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.extraction", "--backend", "lexicon", "--agreement", "--json"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "second reading" in completed.stdout and "lexicon vs 2nd" in completed.stdout
+    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    ceiling = report["agreement"]["second reading"]
+    assert {"dev-d", "heldout-c"} <= set(ceiling)
+    assert all(0.0 < block["f1"] <= 1.0 for block in ceiling.values())
+
