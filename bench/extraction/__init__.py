@@ -42,6 +42,7 @@ DEV_BLOCKS = {
 HELDOUT_BLOCKS = {
     "heldout-c": "m87-m106, two more annotators; its errors never inspected while tuning",
     "heldout-d": "m107-m126, two more annotators; added after rules v6 were written, measured once",
+    "heldout-e": "m127-m146, two more annotators; added before the learned judge was trained, measured once",
 }
 
 
