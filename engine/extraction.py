@@ -114,6 +114,8 @@ def extractor_options(section: Any, backend: str | None = None) -> dict[str, Any
             "timeout_s": getattr(section, "timeout_s", 120.0),
             "retries": getattr(section, "retries", 3),
         }
+    if backend == "lexicon":
+        return {"judge": bool(getattr(section, "lexicon_judge", True))}
     return {}
 
 

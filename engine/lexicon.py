@@ -1,7 +1,9 @@
 """The `lexicon` extraction backend: a vocabulary of visual attributes and plain polarity rules.
 
-It runs on any CPU in well under a millisecond per comment, needs nothing downloaded and is
-deterministic, so onboarding works on the smallest install and in CI. The tables (about 450
+It runs on any CPU in about a millisecond per comment, needs nothing downloaded and is
+deterministic, so onboarding works on the smallest install and in CI. By default a small learned
+judge (`engine.lexicon_model`) then decides which of the rules' candidates each comment really
+judges; `LexiconExtractor(judge=False)` is the rules alone, as described below. The tables (about 450
 attributes in 19 categories, cue words, a short French/German/Spanish/Italian/Portuguese/Dutch core) live in
 `engine.lexicon_data`; this module holds the rules, which are small on purpose so an operator can
 predict what a comment will produce.
@@ -102,6 +104,22 @@ class Mention:
     category: str
     polarity: int
     source: str  # "text" (named in the comment) or "image" (resolved from the image's tags)
+    # what decided the polarity: cue, hint, context, negation (rules step 5), busy ("too many"),
+    # aspect (a vague word), verdict (a bare verdict on the image), related (data.RELATED)
+    why: str = ""
+
+
+@dataclass
+class Reading:
+    """One comment as the rules read it: its words, clauses and mentions, and the comment's verdict."""
+
+    tokens: list[str]
+    clauses: list[_Clause]
+    mentions: list[Mention]
+    tags: list[str]
+    shown: frozenset[str]
+    comment_polarity: int = 0
+    sarcastic: bool = False
 
 
 # --- normalisation ----------------------------------------------------------------------------------
@@ -527,10 +545,19 @@ class LexiconExtractor:
 
     name = "lexicon"
 
-    def __init__(self, *, lexicon: Lexicon | None = None, max_chars: int = MAX_LEXICON_CHARS) -> None:
+    def __init__(
+        self, *, lexicon: Lexicon | None = None, max_chars: int = MAX_LEXICON_CHARS, judge: bool | object = True
+    ) -> None:
+        """`judge`: True for the shipped learned judge (engine.lexicon_model) over the rules'
+        candidates, False for the rules alone, or a CandidateModel to use instead."""
+        from engine import lexicon_model
+
         self.lexicon = lexicon or default_lexicon()
         self.max_chars = max_chars
+        self.model = (lexicon_model.default_model() if judge else None) if isinstance(judge, bool) else judge
         self.version = f"{LEXICON_RULES_VERSION}.{len(self.lexicon)}+{self.lexicon.fingerprint}"
+        if self.model is not None:
+            self.version += f"+judge{self.model.version}"
 
     def load(self) -> None:
         """Nothing to load; the vocabulary is compiled when the extractor is built."""
@@ -538,7 +565,10 @@ class LexiconExtractor:
     def extract(self, comments: Sequence[Comment] | None) -> ExtractResult:
         liked: dict[str, int] = {}
         disliked: dict[str, int] = {}
-        read = [self.analyse(comment) for comment in comments or []]
+        if self.model is not None:
+            read = self._judged([self.read(comment) for comment in comments or []])
+        else:
+            read = [self.analyse(comment) for comment in comments or []]
         # A feature the member names in words is judged by those words: a verdict on a whole image
         # ("love this one!") or a vague aspect ("the colours") never overrules it.
         named = {m.feature for mentions in read for m in mentions if m.source == "text"}
@@ -556,12 +586,31 @@ class LexiconExtractor:
             backend_version=self.version,
         )
 
+    def _judged(self, readings: list[Reading]) -> list[list[Mention]]:
+        """Each comment's features as the learned judge decides them, over the rules' candidates."""
+        from engine.lexicon_model import candidates, member_view
+
+        out = []
+        for reading, elsewhere in zip(readings, member_view(readings), strict=True):
+            mentions = []
+            for candidate in candidates(self.lexicon, reading, elsewhere):
+                polarity = self.model.judge(candidate.features)
+                if polarity:
+                    source = "text" if candidate.in_text else "image"
+                    mentions.append(Mention(candidate.feature, candidate.category, polarity, source, "judge"))
+            out.append(mentions)
+        return out
+
     # --- one comment -----------------------------------------------------------------------------
 
     def analyse(self, comment: Comment | str | None) -> list[Mention]:
         """The mentions in one comment, in reading order. Never raises on odd input."""
+        return self.read(comment).mentions
+
+    def read(self, comment: Comment | str | None) -> Reading:
+        """One comment read by the rules (`analyse` keeps only the mentions). Never raises on odd input."""
         if comment is None:
-            return []
+            return Reading([], [], [], [], frozenset())
         if isinstance(comment, str):
             comment = Comment(text=comment)
         raw = getattr(comment, "text", None)
@@ -652,7 +701,7 @@ class LexiconExtractor:
             clause_hint = hints.pop() if len(hints) == 1 and not clause.cues else 0
             if self._too_many(clause):
                 # "too many shapes", "too many colours": a complaint about clutter, not about shapes
-                mentions.append(Mention(_BUSY, self.lexicon.attributes[_BUSY].category, -1, "text"))
+                mentions.append(Mention(_BUSY, self.lexicon.attributes[_BUSY].category, -1, "text", "busy"))
                 features = [it for it in features if it.entry.kind == "feature"]
             for item in features:
                 if item.entry.kind == "category" and any(
@@ -687,9 +736,9 @@ class LexiconExtractor:
                     continue
                 first = len(mentions)
                 if item.entry.kind == "feature":
-                    mentions.append(Mention(item.entry.attribute.name, item.entry.attribute.category, polarity, "text"))
+                    mentions.append(Mention(item.entry.attribute.name, item.entry.attribute.category, polarity, "text", source))
                 elif not named & set(item.entry.categories):
-                    mentions.extend(self._from_tags(tags, item.entry.categories, polarity))
+                    mentions.extend(self._from_tags(tags, item.entry.categories, polarity, "aspect"))
                 if item.negated:
                     signs.update((id(m), -1) for m in mentions[first:])
             carry = spoken[-1] if spoken else (last_hint or (0 if drop_context else inherited))
@@ -698,8 +747,8 @@ class LexiconExtractor:
                 previous_conceded = clause.conceded
 
         if not mentions and comment_polarity and tags and self._bare_verdict(clauses):
-            mentions = self._from_tags(tags, None, comment_polarity)
-        return self._grounded(mentions, tags)
+            mentions = self._from_tags(tags, None, comment_polarity, "verdict")
+        return Reading(tokens, clauses, self._grounded(mentions, tags), tags, shown, comment_polarity, sarcastic)
 
     def _grounded(self, mentions: list[Mention], tags: list[str]) -> list[Mention]:
         """Plain colour words named on an image, as the image's own shade of them (data.GROUNDING), and
@@ -719,7 +768,9 @@ class LexiconExtractor:
             related = [name for name in data.RELATED.get(mention.feature, ()) if name in shown]
             if len(related) == 1:
                 # "blurry blobs" on a bokeh image: the reader means its bokeh, and maybe the blur too.
-                out.append(Mention(related[0], self.lexicon.attributes[related[0]].category, mention.polarity, "text"))
+                out.append(
+                    Mention(related[0], self.lexicon.attributes[related[0]].category, mention.polarity, "text", "related")
+                )
         return out
 
     @staticmethod
@@ -1133,7 +1184,7 @@ class LexiconExtractor:
                     return False
         return True
 
-    def _from_tags(self, tags: list[str], categories: tuple[str, ...] | None, polarity: int) -> list[Mention]:
+    def _from_tags(self, tags: list[str], categories: tuple[str, ...] | None, polarity: int, why: str) -> list[Mention]:
         mentions = []
         for tag in tags:
             attribute = self.lexicon.lookup(tag)
@@ -1141,7 +1192,7 @@ class LexiconExtractor:
             if categories is not None and tag_category not in categories:
                 continue
             name = attribute.name if attribute else " ".join(tag.lower().split())
-            mentions.append(Mention(name, tag_category or "other", polarity, "image"))
+            mentions.append(Mention(name, tag_category or "other", polarity, "image", why))
         return mentions
 
 

@@ -85,6 +85,8 @@ class EngineSection(_Section):
 
 class ExtractionSection(_Section):
     backend: Literal["lexicon", "vpe", "openai"] = "lexicon"
+    # lexicon: the learned judge over the rules' candidates (engine/lexicon_model.py); False = rules only.
+    lexicon_judge: bool = True
     # vpe: "" for fp16 (about 17 GB of GPU memory), "4bit" through bitsandbytes (about 6 GB).
     vpe_quantize: Literal["", "4bit"] = ""
     # openai: any OpenAI-compatible chat-completions endpoint that takes images.

@@ -49,7 +49,8 @@ def test_the_set_has_the_promised_shape(members):
     assert [m.id for m in members if m.block == "dev-f"] == [f"m{i}" for i in range(75, 87)]
     assert [m.id for m in members if m.block == "heldout-c"] == [f"m{i}" for i in range(87, 107)]
     assert [m.id for m in members if m.block == "heldout-d"] == [f"m{i}" for i in range(107, 127)]
-    assert {m.block for m in members if m.split == "heldout"} == set(HELDOUT_BLOCKS) == {"heldout-c", "heldout-d"}
+    assert [m.id for m in members if m.block == "heldout-e"] == [f"m{i}" for i in range(127, 147)]
+    assert {m.block for m in members if m.split == "heldout"} == set(HELDOUT_BLOCKS) == {"heldout-c", "heldout-d", "heldout-e"}
     assert sum(m.split == "heldout" for m in members) >= 10
     assert len({m.id for m in members}) == len(members)
     for member in members:
@@ -117,7 +118,7 @@ def test_a_backend_that_fails_on_one_member_scores_zero_there_only(members):
 
 
 def test_the_lexicon_floor(members):
-    scores, _ = evaluate(make_extractor("lexicon").extract, members, make_canonical())
+    scores, _ = evaluate(make_extractor("lexicon", judge=False).extract, members, make_canonical())
     dev, everything = scores["dev"], total(scores)
     # Rules v6 measured dev 0.770 with 50 polarity errors, all in the three newest blocks (d, e, f).
     assert dev.f1 >= 0.75 and dev.polarity_errors <= 54, (dev.f1, dev.polarity_errors)
@@ -148,7 +149,7 @@ def test_the_bench_reports_an_unavailable_backend_as_skipped():
         cwd=ROOT, capture_output=True, text=True, timeout=120, env={"PATH": "", "VIPER_EXTRACTION__RETRIES": "0"},
     )
     assert completed.returncode == 0, completed.stderr
-    assert "openai     skipped:" in completed.stdout and "not answering" in completed.stdout
+    assert "openai         skipped:" in completed.stdout and "not answering" in completed.stdout
 
 
 def test_the_second_reading_lines_up_with_the_set_and_uses_known_names(members):
@@ -195,4 +196,16 @@ def test_the_bench_prints_the_agreement_table():
     ceiling = report["agreement"]["second reading"]
     assert {"dev-d", "heldout-c"} <= set(ceiling)
     assert all(0.0 < block["f1"] <= 1.0 for block in ceiling.values())
+
+
+def test_the_learned_judge_reads_held_out_members_better_than_the_rules_alone(members):
+    """Measured once when the judge was adopted (held-out F1 0.554 -> 0.639, polarity errors 119 -> 98);
+    this keeps a retrained judge from shipping if it loses that."""
+    held = [m for m in members if m.split == "heldout"]
+    canon = make_canonical()
+    rules = total(evaluate(make_extractor("lexicon", judge=False).extract, held, canon)[0], ("heldout",))
+    judged = total(evaluate(make_extractor("lexicon").extract, held, canon)[0], ("heldout",))
+    assert judged.f1 >= rules.f1 + 0.05, (judged.f1, rules.f1)
+    assert judged.polarity_errors <= rules.polarity_errors, (judged.polarity_errors, rules.polarity_errors)
+    assert judged.ms_per_member < 100
 
