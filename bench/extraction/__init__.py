@@ -43,6 +43,7 @@ HELDOUT_BLOCKS = {
     "heldout-c": "m87-m106, two more annotators; its errors never inspected while tuning",
     "heldout-d": "m107-m126, two more annotators; added after rules v6 were written, measured once",
     "heldout-e": "m127-m146, two more annotators; added before the learned judge was trained, measured once",
+    "heldout-f": "m147-m166, two more annotators; added before the judge's polarity ratio was chosen, measured once",
 }
 
 
