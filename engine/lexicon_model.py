@@ -179,10 +179,20 @@ class CandidateModel:
         total = sum(exps)
         return [e / total for e in exps]
 
+    @property
+    def polarity_ratio(self) -> float:
+        """How many times likelier the chosen polarity must be than the opposite one (else: not
+        judged). Reading a like as a dislike pushes images away from the member's taste, so an
+        unsure reading is better dropped; set when training (meta "polarity_ratio")."""
+        return float(self.meta.get("polarity_ratio", 1.0))
+
     def judge(self, features: Iterable[str]) -> int:
         """The outcome of one candidate: -1 disliked, 0 not judged, 1 liked."""
         p = self.probabilities(features)
-        return CLASSES[max(range(len(p)), key=p.__getitem__)]
+        best = max(range(len(p)), key=p.__getitem__)
+        if CLASSES[best] and p[best] < self.polarity_ratio * p[len(p) - 1 - best]:
+            return 0  # liked and disliked are both plausible: say nothing rather than guess
+        return CLASSES[best]
 
 
 @lru_cache(maxsize=1)

@@ -97,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-set", default=None, help="evaluation set whose dev blocks are used too")
     parser.add_argument("--out", default=str(MODEL_FILE), help="where to write the weights (default: %(default)s)")
     parser.add_argument("--c", type=float, default=0.5, help="inverse regularisation strength (default: %(default)s)")
+    parser.add_argument(
+        "--polarity-ratio", type=float, default=3.0,
+        help="judge a polarity only when it is this many times likelier than the opposite (default: %(default)s)",
+    )
     parser.add_argument("--cv", action="store_true", help="leave one block out instead of writing weights")
     args = parser.parse_args(argv)
 
@@ -111,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         rules_total, judge_total = Score(), Score()
         for block in blocks:
             held = [m for m in members if m.block == block]
-            model = fit([r for r in rows if r[2] != block], args.c)
+            model = fit([r for r in rows if r[2] != block], args.c, {"polarity_ratio": args.polarity_ratio})
             rules, judged = _scores(None, held, canon), _scores(model, held, canon)
             rules_total.add(rules)
             judge_total.add(judged)
@@ -126,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         "members": len(members),
         "candidates": len(rows),
         "c": args.c,
+        "polarity_ratio": args.polarity_ratio,
         "command": "python -m bench.extraction.train",
     }
     model = fit(rows, args.c, meta)

@@ -201,8 +201,8 @@ def test_the_bench_prints_the_agreement_table():
 
 
 def test_the_learned_judge_reads_held_out_members_better_than_the_rules_alone(members):
-    """Measured once when the judge was adopted (held-out F1 0.554 -> 0.639, polarity errors 119 -> 98);
-    this keeps a retrained judge from shipping if it loses that."""
+    """Measured when the judge was adopted (80 held-out members: F1 0.548 -> 0.644, polarity errors
+    159 -> 102); this keeps a retrained judge from shipping if it loses that."""
     held = [m for m in members if m.split == "heldout"]
     canon = make_canonical()
     rules = total(evaluate(make_extractor("lexicon", judge=False).extract, held, canon)[0], ("heldout",))

@@ -96,3 +96,12 @@ def test_training_writes_weights_the_extractor_reads(tmp_path):
     assert json.loads(out.read_text())["meta"]["trained_on"] == ["dev-b"]
     result = LexiconExtractor(judge=model).extract(members[0].to_comments())
     assert result.liked or result.disliked  # it learned to keep what its own members judged
+
+
+def test_an_unsure_polarity_is_dropped_not_guessed():
+    # liked is the likeliest outcome, but disliked is more than a third as likely: no verdict
+    torn = {"torn": [1.0, 0.0, 1.4]}
+    assert _model(torn, bias=(0.0, 0.0, 0.0)).judge(["torn"]) == 1  # ratio 1 (default): the likeliest
+    cautious = CandidateModel(torn, [0.0, 0.0, 0.0], {"polarity_ratio": 3.0})
+    assert cautious.judge(["torn"]) == 0
+    assert cautious.judge([]) == 0 and CandidateModel({"sure": [0.0, 0.0, 4.0]}, [0.0, 0.0, 0.0], {"polarity_ratio": 3.0}).judge(["sure"]) == 1
