@@ -44,6 +44,7 @@ HELDOUT_BLOCKS = {
     "heldout-d": "m107-m126, two more annotators; added after rules v6 were written, measured once",
     "heldout-e": "m127-m146, two more annotators; added before the learned judge was trained, measured once",
     "heldout-f": "m147-m166, two more annotators; added before the judge's polarity ratio was chosen, measured once",
+    "heldout-g": "m167-m186, two more annotators; added before the judge was retrained on more data, measured once",
 }
 
 

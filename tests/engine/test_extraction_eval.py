@@ -51,8 +51,9 @@ def test_the_set_has_the_promised_shape(members):
     assert [m.id for m in members if m.block == "heldout-d"] == [f"m{i}" for i in range(107, 127)]
     assert [m.id for m in members if m.block == "heldout-e"] == [f"m{i}" for i in range(127, 147)]
     assert [m.id for m in members if m.block == "heldout-f"] == [f"m{i}" for i in range(147, 167)]
+    assert [m.id for m in members if m.block == "heldout-g"] == [f"m{i}" for i in range(167, 187)]
     assert {m.block for m in members if m.split == "heldout"} == set(HELDOUT_BLOCKS)
-    assert set(HELDOUT_BLOCKS) == {"heldout-c", "heldout-d", "heldout-e", "heldout-f"}
+    assert set(HELDOUT_BLOCKS) == {"heldout-c", "heldout-d", "heldout-e", "heldout-f", "heldout-g"}
     assert sum(m.split == "heldout" for m in members) >= 10
     assert len({m.id for m in members}) == len(members)
     for member in members:
