@@ -202,13 +202,13 @@ def test_the_bench_prints_the_agreement_table():
 
 
 def test_the_learned_judge_reads_held_out_members_better_than_the_rules_alone(members):
-    """Measured when the judge was adopted (80 held-out members: F1 0.548 -> 0.644, polarity errors
-    159 -> 102); this keeps a retrained judge from shipping if it loses that."""
+    """Measured for the shipped judge (100 held-out members: F1 0.560 -> 0.673, polarity errors
+    187 -> 103); this keeps a retrained judge from shipping if it loses much of that."""
     held = [m for m in members if m.split == "heldout"]
     canon = make_canonical()
     rules = total(evaluate(make_extractor("lexicon", judge=False).extract, held, canon)[0], ("heldout",))
     judged = total(evaluate(make_extractor("lexicon").extract, held, canon)[0], ("heldout",))
-    assert judged.f1 >= rules.f1 + 0.05, (judged.f1, rules.f1)
-    assert judged.polarity_errors <= rules.polarity_errors, (judged.polarity_errors, rules.polarity_errors)
+    assert judged.f1 >= rules.f1 + 0.08, (judged.f1, rules.f1)
+    assert judged.polarity_errors <= 0.7 * rules.polarity_errors, (judged.polarity_errors, rules.polarity_errors)
     assert judged.ms_per_member < 100
 
