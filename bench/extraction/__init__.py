@@ -45,6 +45,7 @@ HELDOUT_BLOCKS = {
     "heldout-e": "m127-m146, two more annotators; added before the learned judge was trained, measured once",
     "heldout-f": "m147-m166, two more annotators; added before the judge's polarity ratio was chosen, measured once",
     "heldout-g": "m167-m186, two more annotators; added before the judge was retrained on more data, measured once",
+    "heldout-h": "m187-m206, two more annotators; added before the named-colour rule over the judge, measured once",
 }
 
 
