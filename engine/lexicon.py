@@ -595,6 +595,10 @@ class LexiconExtractor:
             mentions = []
             for candidate in candidates(self.lexicon, reading, elsewhere):
                 polarity = self.model.judge(candidate.features)
+                if not polarity and candidate.in_text and candidate.why == "cue" and candidate.category == "color":
+                    # "the yellow is harsh": a colour named with its own verdict stands. The judge
+                    # learned to doubt plain colours because readers write the image's shade instead.
+                    polarity = candidate.rule
                 if polarity:
                     source = "text" if candidate.in_text else "image"
                     mentions.append(Mention(candidate.feature, candidate.category, polarity, source, "judge"))

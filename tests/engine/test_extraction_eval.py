@@ -52,8 +52,9 @@ def test_the_set_has_the_promised_shape(members):
     assert [m.id for m in members if m.block == "heldout-e"] == [f"m{i}" for i in range(127, 147)]
     assert [m.id for m in members if m.block == "heldout-f"] == [f"m{i}" for i in range(147, 167)]
     assert [m.id for m in members if m.block == "heldout-g"] == [f"m{i}" for i in range(167, 187)]
+    assert [m.id for m in members if m.block == "heldout-h"] == [f"m{i}" for i in range(187, 207)]
     assert {m.block for m in members if m.split == "heldout"} == set(HELDOUT_BLOCKS)
-    assert set(HELDOUT_BLOCKS) == {"heldout-c", "heldout-d", "heldout-e", "heldout-f", "heldout-g"}
+    assert set(HELDOUT_BLOCKS) == {f"heldout-{b}" for b in "cdefgh"}
     assert sum(m.split == "heldout" for m in members) >= 10
     assert len({m.id for m in members}) == len(members)
     for member in members:
@@ -202,8 +203,8 @@ def test_the_bench_prints_the_agreement_table():
 
 
 def test_the_learned_judge_reads_held_out_members_better_than_the_rules_alone(members):
-    """Measured for the shipped judge (100 held-out members: F1 0.560 -> 0.673, polarity errors
-    187 -> 103); this keeps a retrained judge from shipping if it loses much of that."""
+    """Measured for the shipped judge (120 held-out members: F1 0.564 -> 0.680, polarity errors
+    207 -> 119); this keeps a retrained judge from shipping if it loses much of that."""
     held = [m for m in members if m.split == "heldout"]
     canon = make_canonical()
     rules = total(evaluate(make_extractor("lexicon", judge=False).extract, held, canon)[0], ("heldout",))

@@ -58,10 +58,13 @@ def test_the_extractor_uses_a_given_judge_and_names_it_in_its_version():
     assert judged.extract(comments).liked == rules.extract(comments).liked == ["teal"]
     assert judged.extract(comments).disliked == ["grainy texture"]
     assert judged.version.endswith("+judgetest") and "judge" not in rules.version
-    # a judge that drops everything leaves an empty profile, not an error
+    # a judge that drops everything leaves an empty profile, not an error ...
     drop_all = _model({}, bias=(0.0, 9.0, 0.0))
-    result = LexiconExtractor(judge=drop_all).extract(comments)
+    result = LexiconExtractor(judge=drop_all).extract([Comment("love the stripes, hate the grain", image_tags=RINGS)])
     assert (result.liked, result.disliked) == ([], [])
+    # ... except a colour named with its own verdict, which no judge drops
+    result = LexiconExtractor(judge=drop_all).extract([Comment("too busy, the yellow is harsh")])
+    assert (result.liked, result.disliked) == ([], ["yellow"])
 
 
 def test_the_shipped_weights_load_and_were_never_trained_on_held_out_members():
