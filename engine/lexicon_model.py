@@ -6,14 +6,18 @@ some backwards. This module keeps the rules as the reader and adds a judge: for 
 feature of one comment (each feature named in it, each tag of the image it answers, each feature
 the rules produced) it builds a few sparse features (what the rules decided and why, the words
 around the mention, the comment's words, the feature's category, whether the comment names an
-aspect of that category) and a multinomial linear model scores three outcomes: disliked, not
-judged, liked. The weights are a plain JSON table (`lexicon_model.json`), trained on our own
-labelled comments by `python -m bench.extraction.train`; reading them needs nothing but Python.
+aspect of that category, how the rules judged it in the member's other comments) and a
+multinomial linear model scores three outcomes: disliked, not judged, liked. A polarity is given
+only when it is clearly likelier than the opposite one (`CandidateModel.polarity_ratio`).
+The weights are a plain JSON table (`lexicon_model.json`), trained on our own labelled comments by
+`python -m bench.extraction.train`; reading them needs nothing but Python.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,6 +26,7 @@ from pathlib import Path
 
 from engine.lexicon import Lexicon, Reading
 
+log = logging.getLogger(__name__)
 MODEL_FILE = Path(__file__).with_name("lexicon_model.json")
 CLASSES = (-1, 0, 1)  # disliked, not judged, liked
 _WINDOW = 4  # words either side of a mention that describe its context
@@ -149,15 +154,19 @@ def candidates(lexicon: Lexicon, reading: Reading, elsewhere: dict[str, int] | N
 class CandidateModel:
     """The judge's weights: per sparse feature, one weight per outcome (CLASSES), and a bias."""
 
-    def __init__(self, weights: dict[str, list[float]], bias: list[float], meta: dict | None = None) -> None:
+    def __init__(
+        self, weights: dict[str, list[float]], bias: list[float], meta: dict | None = None, digest: str = ""
+    ) -> None:
         self.weights = weights
         self.bias = bias
         self.meta = meta or {}
+        self.digest = digest  # of the weights file, so two trainings on one day have two versions
 
     @classmethod
     def load(cls, path: Path | str = MODEL_FILE) -> CandidateModel:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return cls(data["weights"], data["bias"], data.get("meta", {}))
+        raw = Path(path).read_bytes()
+        data = json.loads(raw.decode("utf-8"))
+        return cls(data["weights"], data["bias"], data.get("meta", {}), hashlib.sha256(raw).hexdigest()[:8])
 
     def save(self, path: Path | str) -> None:
         body = {"meta": self.meta, "bias": self.bias, "weights": self.weights}
@@ -165,7 +174,9 @@ class CandidateModel:
 
     @property
     def version(self) -> str:
-        return str(self.meta.get("version", "0"))
+        """What a profile records: the training date and the weights' digest ("20261126.1a2b3c4d")."""
+        version = str(self.meta.get("version", "0"))
+        return f"{version}.{self.digest}" if self.digest else version
 
     def probabilities(self, features: Iterable[str]) -> list[float]:
         scores = list(self.bias)
@@ -198,4 +209,7 @@ class CandidateModel:
 @lru_cache(maxsize=1)
 def default_model() -> CandidateModel | None:
     """The shipped weights, or None when the file is missing (the rules alone then decide)."""
-    return CandidateModel.load(MODEL_FILE) if MODEL_FILE.exists() else None
+    if not MODEL_FILE.exists():
+        log.warning("lexicon: %s is missing, so the rules alone read comments (reinstall to restore it)", MODEL_FILE)
+        return None
+    return CandidateModel.load(MODEL_FILE)

@@ -75,6 +75,9 @@ def test_the_shipped_weights_load_and_were_never_trained_on_held_out_members():
     assert not any(block.startswith("heldout") for block in model.meta["trained_on"])
     assert MODEL_FILE.stat().st_size < 3_000_000  # a table, not a blob
     assert LexiconExtractor().model is not None and LexiconExtractor(judge=False).model is None
+    # a profile records which weights read it: the training date and the file's digest
+    assert model.version == f"{model.meta['version']}.{model.digest}" and len(model.digest) == 8
+    assert LexiconExtractor().version.endswith(f"+judge{model.version}")
 
 
 def test_the_config_key_turns_the_judge_off():
