@@ -752,14 +752,13 @@ class LexiconExtractor:
 
         if not mentions and comment_polarity and tags and self._bare_verdict(clauses):
             mentions = self._from_tags(tags, None, comment_polarity, "verdict")
-        return Reading(tokens, clauses, self._grounded(mentions, tags), tags, shown, comment_polarity, sarcastic)
+        return Reading(tokens, clauses, self._grounded(mentions, shown), tags, shown, comment_polarity, sarcastic)
 
-    def _grounded(self, mentions: list[Mention], tags: list[str]) -> list[Mention]:
+    def _grounded(self, mentions: list[Mention], shown: frozenset[str]) -> list[Mention]:
         """Plain colour words named on an image, as the image's own shade of them (data.GROUNDING), and
         feature words with the neighbouring feature the image shows beside them (data.RELATED)."""
-        if not tags:
+        if not shown:
             return mentions
-        shown = {a.name for a in map(self.lexicon.lookup, tags) if a is not None}
         out = []
         for mention in mentions:
             out.append(mention)
