@@ -565,10 +565,8 @@ class LexiconExtractor:
     def extract(self, comments: Sequence[Comment] | None) -> ExtractResult:
         liked: dict[str, int] = {}
         disliked: dict[str, int] = {}
-        if self.model is not None:
-            read = self._judged([self.read(comment) for comment in comments or []])
-        else:
-            read = [self.analyse(comment) for comment in comments or []]
+        readings = [self.read(comment) for comment in comments or []]
+        read = self._judged(readings) if self.model is not None else [r.mentions for r in readings]
         # A feature the member names in words is judged by those words: a verdict on a whole image
         # ("love this one!") or a vague aspect ("the colours") never overrules it.
         named = {m.feature for mentions in read for m in mentions if m.source == "text"}

@@ -19,8 +19,8 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from bench.extraction import DEV_BLOCKS, Member, Score, evaluate, load_eval_set, make_canonical
-from engine.lexicon import LexiconExtractor, default_lexicon
+from bench.extraction import DEV_BLOCKS, Member, Score, evaluate, load_eval_set, make_canonical, total
+from engine.lexicon import LexiconExtractor
 from engine.lexicon_model import CLASSES, MODEL_FILE, CandidateModel, candidates, member_view
 
 TRAIN_SET = Path(__file__).with_name("train_set.json")
@@ -38,14 +38,13 @@ def training_members(train_set: Path | None = TRAIN_SET, eval_set: Path | None =
 def labelled_rows(members: Sequence[Member], canon: Callable[[str], list[str]]) -> list[tuple[list[str], int, str]]:
     """(features, outcome, block) for every candidate of every comment."""
     rules = LexiconExtractor(judge=False)
-    lexicon = default_lexicon()
     rows = []
     for member in members:
         readings = [rules.read(comment) for comment in member.to_comments()]
         for reading, elsewhere, item in zip(readings, member_view(readings), member.comments, strict=True):
             liked = {c for label in item["liked"] for c in canon(label)}
             disliked = {c for label in item["disliked"] for c in canon(label)}
-            for candidate in candidates(lexicon, reading, elsewhere):
+            for candidate in candidates(rules.lexicon, reading, elsewhere):
                 outcome = 1 if candidate.feature in liked - disliked else -1 if candidate.feature in disliked - liked else 0
                 rows.append((candidate.features, outcome, member.block))
     return rows
@@ -78,10 +77,7 @@ def fit(rows: Sequence[tuple[list[str], int, str]], c: float = 0.5, meta: dict |
 def _scores(model: CandidateModel | None, members: Sequence[Member], canon) -> Score:
     extractor = LexiconExtractor(judge=model if model is not None else False)
     scores, _ = evaluate(extractor.extract, members, canon)
-    total = Score()
-    for split in ("dev", "heldout", "train"):  # the splits, not the per-block rows that repeat them
-        total.add(scores.get(split, Score()))
-    return total
+    return total(scores, ("dev", "heldout", "train"))  # the splits, not the per-block rows that repeat them
 
 
 def _line(label: str, score: Score) -> str:
