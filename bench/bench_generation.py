@@ -234,7 +234,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 def make_request(i: int, steps: int):
     """Member i's request: its own prompt, seed and keyword lists, as different members would send."""
-    from viper.jobs import GenerateRequest
+    from viper.contracts.jobs import GenerateRequest
 
     liked = [LIKED[(i + k) % len(LIKED)] for k in range(4)]
     disliked = [DISLIKED[(i + k) % len(DISLIKED)] for k in range(3)]

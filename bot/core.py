@@ -14,11 +14,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Awaitable, Callable
 
 from storage.store import JobRecord, Member, Profile, Store
-from viper import jobs
-from viper.config import Settings
-from viper.errors import InvalidArgument, JobCancelled, ViperError
-from viper.gallery import Gallery, GalleryImage
-from viper.queue import JobQueue, Progress
+from viper.contracts import jobs
+from viper.contracts.config import Settings
+from viper.contracts.errors import InvalidArgument, JobCancelled, ViperError
+from storage.gallery import Gallery, GalleryImage
+from bot.queue import JobQueue, Progress
 
 
 # A feature typed by a member (/like, /dislike): a few words, as SDXL reads them in a prompt.

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from bot.core import OnboardingStatus, Submitted, Update
 from storage.store import Profile
-from viper.errors import (
+from viper.contracts.errors import (
     InvalidArgument, JobCancelled, JobFailed, JobTimeout, ModelUnavailable, QueueUnavailable, ViperError,
 )
 

@@ -29,7 +29,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Sequence
 
-from viper.errors import JobFailed
+from viper.contracts.errors import JobFailed
 
 log = logging.getLogger("viper.batching")
 

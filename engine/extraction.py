@@ -29,8 +29,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from engine.lexicon import Attribute, Lexicon, LexiconExtractor, Mention, default_lexicon
-from viper.errors import InvalidArgument, JobFailed, ModelUnavailable
-from viper.jobs import Comment, ExtractResult
+from viper.contracts.errors import InvalidArgument, JobFailed, ModelUnavailable
+from viper.contracts.jobs import Comment, ExtractResult
 
 __all__ = [
     "Attribute",

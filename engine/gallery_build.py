@@ -35,9 +35,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from viper.errors import InvalidArgument, ViperError
-from viper.gallery import ID_PATTERN, MANIFEST_NAME, Gallery, load_gallery, write_atomic
-from viper.jobs import GenerateRequest
+from viper.contracts.errors import InvalidArgument, ViperError
+from storage.gallery import ID_PATTERN, MANIFEST_NAME, Gallery, load_gallery, write_atomic
+from viper.contracts.jobs import GenerateRequest
 
 __all__ = [
     "MADE_BY",

@@ -38,8 +38,8 @@ import torch
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 
-from viper.errors import InvalidArgument, JobCancelled, JobFailed, ModelUnavailable
-from viper.jobs import GenerateRequest, GenerateResult
+from viper.contracts.errors import InvalidArgument, JobCancelled, JobFailed, ModelUnavailable
+from viper.contracts.jobs import GenerateRequest, GenerateResult
 
 log = logging.getLogger("viper.generation")
 

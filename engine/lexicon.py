@@ -58,7 +58,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from engine import lexicon_data as data
-from viper.jobs import Comment, ExtractResult
+from viper.contracts.jobs import Comment, ExtractResult
 
 __all__ = [
     "Attribute",

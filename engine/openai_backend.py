@@ -29,8 +29,8 @@ from engine.extraction import (
     build_vpe_messages,
     parse_features,
 )
-from viper.errors import InvalidArgument, JobFailed, ModelUnavailable
-from viper.jobs import Comment, ExtractResult
+from viper.contracts.errors import InvalidArgument, JobFailed, ModelUnavailable
+from viper.contracts.jobs import Comment, ExtractResult
 
 log = logging.getLogger(__name__)
 

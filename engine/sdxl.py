@@ -31,7 +31,7 @@ from huggingface_hub.utils import validate_repo_id
 from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 from engine.generation import GenerationDefaults, ViperGenerator
-from viper.errors import InvalidArgument, ModelUnavailable
+from viper.contracts.errors import InvalidArgument, ModelUnavailable
 
 log = logging.getLogger("viper.sdxl")
 

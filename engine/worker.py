@@ -26,10 +26,10 @@ from typing import Any
 from arq import Worker
 from arq.worker import func
 
-from viper import jobs
-from viper.config import Settings
-from viper.errors import JobCancelled, JobFailed, ViperError
-from viper.queue import deserialize, redis_settings, serialize
+from viper.contracts import jobs
+from viper.contracts.config import Settings
+from viper.contracts.errors import JobCancelled, JobFailed, ViperError
+from viper.contracts.jobs import deserialize, redis_settings, serialize
 
 log = logging.getLogger("viper.worker")
 

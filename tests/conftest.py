@@ -13,7 +13,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from tests.workers import running_worker
-from viper.config import Settings
+from viper.contracts.config import Settings
 from viper.redis_server import EmbeddedRedis
 
 

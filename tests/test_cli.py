@@ -110,7 +110,7 @@ def test_up_without_tokens_explains_them_and_still_runs_a_worker(tmp_path):
             time.sleep(0.2)
         import redis
 
-        from viper.jobs import QUEUE_NAME
+        from viper.contracts.jobs import QUEUE_NAME
 
         client = redis.Redis(unix_socket_path=str(sock))
         while not client.exists(QUEUE_NAME + ":health-check") and time.monotonic() < deadline:

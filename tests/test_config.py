@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from viper.config import ConfigError, load_settings
+from viper.contracts.config import ConfigError, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -16,8 +16,8 @@ import pytest
 from PIL import Image, ImageFilter
 
 from viper import gallery as gallery_module
-from viper.errors import InvalidArgument, ViperError
-from viper.gallery import (
+from viper.contracts.errors import InvalidArgument, ViperError
+from engine.art import (
     CURATED,
     DEFAULT_COUNT,
     IMAGE_SIZE,
@@ -451,7 +451,7 @@ def test_missing_manifest_names_the_file(tmp_path):
 
 
 def test_gallery_does_not_import_torch():
-    code = "import sys, viper.gallery; assert 'torch' not in sys.modules"
+    code = "import sys, engine.art; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True, timeout=60)
 
 

@@ -21,8 +21,8 @@ from engine.gallery_build import (
     image_seed,
     load_prompts,
 )
-from viper.errors import InvalidArgument, ViperError
-from viper.gallery import MANIFEST_NAME, ensure_gallery, load_gallery
+from viper.contracts.errors import InvalidArgument, ViperError
+from engine.art import MANIFEST_NAME, ensure_gallery, load_gallery
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from tests.workers import GatedGenerator
-from viper import jobs
-from viper.errors import InvalidArgument, JobCancelled, QueueUnavailable
-from viper.queue import JobQueue, Progress
+from viper.contracts import jobs
+from viper.contracts.errors import InvalidArgument, JobCancelled, QueueUnavailable
+from bot.queue import JobQueue, Progress
 
 
 @pytest.fixture

@@ -1,7 +1,9 @@
-"""ViPer Bot: shared contracts (config, job payloads, errors) and the composition root (CLI).
+"""ViPer Bot's shared package: the contracts every layer uses, and the composition root above them.
 
-Import rules: `viper.config`, `viper.jobs` and `viper.errors` import nothing from `bot`, `engine`
-or `storage`; those three import them. Only `viper.cli` / `viper.app` wire everything together.
+- `viper.contracts`: settings, job payloads, errors and states; imports nothing of ours.
+- `viper.app` (wiring), `viper.cli` (the `viper` command) and `viper.redis_server` (the embedded
+  Redis): the top of the graph; nothing in `bot`, `engine` or `storage` imports them.
+See docs/ARCHITECTURE.md.
 """
 
 __version__ = "0.1.0"

@@ -13,9 +13,10 @@ import redis.asyncio as aioredis
 
 from bot.core import ViperBot
 from storage.store import Store
-from viper.config import Settings
-from viper.gallery import Gallery, ensure_gallery, load_gallery
-from viper.queue import JobQueue
+from viper.contracts.config import Settings
+from engine.art import ensure_gallery
+from storage.gallery import Gallery, load_gallery
+from bot.queue import JobQueue
 from viper.redis_server import EmbeddedRedis
 
 log = logging.getLogger("viper")

@@ -20,8 +20,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from viper.config import ConfigError, Settings, load_settings
-from viper.errors import ViperError
+from viper.contracts.config import ConfigError, Settings, load_settings
+from viper.contracts.errors import ViperError
 
 log = logging.getLogger("viper")
 
@@ -160,7 +160,7 @@ async def _resolve_profile(runtime, user: str) -> tuple[list[str], list[str]] | 
 
 
 async def _imagine_main(args: argparse.Namespace, settings: Settings) -> int:
-    from viper import jobs
+    from viper.contracts import jobs
     from viper.app import open_runtime
 
     runtime = await open_runtime(settings)
@@ -228,7 +228,7 @@ def _extract_comments(items: list, settings: Settings) -> list:
     or an image that does not open leaves its comment as text only, each with a warning on stderr,
     so one bad entry never costs the member's other comments.
     """
-    from viper import jobs
+    from viper.contracts import jobs
 
     gallery, gallery_error = None, None
     comments = []

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from viper.errors import QueueUnavailable
+from viper.contracts.errors import QueueUnavailable
 
 # AF_UNIX paths are limited to 107 bytes on Linux.
 _MAX_SOCKET_PATH = 100

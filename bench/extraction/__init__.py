@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from viper.jobs import Comment, ExtractResult
+from viper.contracts.jobs import Comment, ExtractResult
 
 EVAL_SET = Path(__file__).with_name("eval_set.json")
 SECOND_READING = Path(__file__).with_name("second_reading.json")

@@ -46,7 +46,7 @@ def _row(name: str, split: str, score: Score, width: int = 14, timing: bool = Tr
 
 def _gallery_paths(eval_tags: dict[str, list[str]], where: Path) -> dict[str, str]:
     """Render the default gallery (for backends that look at images) and check it is the labelled one."""
-    from viper.gallery import ensure_gallery
+    from engine.art import ensure_gallery
 
     gallery = ensure_gallery(where, count=len(eval_tags))
     drift = [image.id for image in gallery if sorted(eval_tags.get(image.id, [])) != sorted(image.tags)]
@@ -108,8 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from engine.extraction import make_extractor
-    from viper.config import ConfigError, load_settings
-    from viper.errors import ViperError
+    from viper.contracts.config import ConfigError, load_settings
+    from viper.contracts.errors import ViperError
 
     settings = None
     with contextlib.suppress(ConfigError):

@@ -59,8 +59,8 @@ from discord.ext import commands
 from bot import messages
 from bot.core import Delivery, MemberRef, Update, ViperBot
 from storage.store import Profile
-from viper.config import Settings
-from viper.errors import ViperError
+from viper.contracts.config import Settings
+from viper.contracts.errors import ViperError
 
 log = logging.getLogger("viper.discord")
 

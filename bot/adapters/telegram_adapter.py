@@ -52,8 +52,8 @@ from telegram.ext import (
 from bot import messages
 from bot.core import GalleryPage, MemberRef, OnboardingStatus, Update as JobUpdate, ViperBot
 from storage.store import Profile
-from viper.config import Settings
-from viper.errors import InvalidArgument, ViperError
+from viper.contracts.config import Settings
+from viper.contracts.errors import InvalidArgument, ViperError
 
 log = logging.getLogger("viper.telegram")
 

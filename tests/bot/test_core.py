@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.core import MemberRef
-from viper.errors import InvalidArgument, JobCancelled
+from viper.contracts.errors import InvalidArgument, JobCancelled
 
 ALICE = MemberRef("telegram", "1", "Alice")
 

@@ -19,8 +19,8 @@ from PIL import Image
 from engine.batching import Batcher
 from engine.generation import GenerationDefaults, Member, ViperGenerator
 from engine.sdxl import load_generator
-from viper.errors import JobCancelled, JobFailed
-from viper.jobs import GenerateRequest
+from viper.contracts.errors import JobCancelled, JobFailed
+from viper.contracts.jobs import GenerateRequest
 
 STEPS = 4
 

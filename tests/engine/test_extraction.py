@@ -27,8 +27,8 @@ from engine.extraction import (
     parse_features,
     sanitize_comment,
 )
-from viper.errors import InvalidArgument, ModelUnavailable
-from viper.jobs import Comment, ExtractResult
+from viper.contracts.errors import InvalidArgument, ModelUnavailable
+from viper.contracts.jobs import Comment, ExtractResult
 
 ROOT = Path(__file__).resolve().parents[2]
 RINGS_TAGS = ["teal", "navy", "turquoise", "cool colors", "concentric circles", "grainy texture", "symmetrical"]
@@ -354,7 +354,7 @@ def test_the_vocabulary_has_no_phrase_with_two_meanings():
 
 def test_every_gallery_tag_is_a_known_feature():
     """Vague comments can only resolve to tags the lexicon can place in a category."""
-    from viper.gallery import recipe_for
+    from engine.art import recipe_for
 
     tags = {tag for index in range(60) for tag in recipe_for(index).tags()}
     unknown = sorted(t for t in tags if default_lexicon().lookup(t) is None)
@@ -363,7 +363,7 @@ def test_every_gallery_tag_is_a_known_feature():
 
 def test_lexicon_path_does_not_import_torch_or_httpx():
     code = (
-        "import sys; from engine.extraction import make_extractor; from viper.jobs import Comment;"
+        "import sys; from engine.extraction import make_extractor; from viper.contracts.jobs import Comment;"
         "r = make_extractor('lexicon').extract([Comment('love the teal')]);"
         "assert r.liked == ['teal'], r; assert 'torch' not in sys.modules, 'torch imported';"
         "make_extractor('openai', model='m'); assert 'httpx' not in sys.modules, 'httpx imported'"

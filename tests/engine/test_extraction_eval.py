@@ -29,7 +29,7 @@ from bench.extraction import (
     total,
 )
 from engine.extraction import make_extractor
-from viper.jobs import ExtractResult
+from viper.contracts.jobs import ExtractResult
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,7 +69,7 @@ def test_the_set_has_the_promised_shape(members):
 
 def test_the_set_is_self_contained_and_matches_the_gallery(members):
     """The labels of vague comments rely on the gallery's tags: the copy in the set must be current."""
-    from viper.gallery import recipe_for
+    from engine.art import recipe_for
 
     snapshot = members[0].gallery_tags
     current = {f"g{i + 1:02d}": recipe_for(i).tags() for i in range(len(snapshot))}

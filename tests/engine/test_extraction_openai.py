@@ -21,8 +21,8 @@ from PIL import Image
 
 from engine.extraction import VPE_INSTRUCTION, make_extractor
 from engine.openai_backend import FORMAT_INSTRUCTION, OpenAIExtractor
-from viper.errors import InvalidArgument, JobFailed, ModelUnavailable
-from viper.jobs import Comment, ExtractResult
+from viper.contracts.errors import InvalidArgument, JobFailed, ModelUnavailable
+from viper.contracts.jobs import Comment, ExtractResult
 
 ANSWER = "Liked Art Features: teal, flowing lines\nDisliked Art Features: busy composition"
 

@@ -17,8 +17,8 @@ from PIL import Image
 
 from engine.generation import GenerationDefaults, ViperGenerator
 from engine.sdxl import load_generator
-from viper.errors import InvalidArgument, JobCancelled, ModelUnavailable
-from viper.jobs import GenerateRequest
+from viper.contracts.errors import InvalidArgument, JobCancelled, ModelUnavailable
+from viper.contracts.jobs import GenerateRequest
 
 STEPS = 4
 PROMPT = "a lighthouse on a cliff at dusk"

@@ -8,7 +8,7 @@ import pytest
 
 from engine.lexicon import LexiconExtractor, default_lexicon
 from engine.lexicon_model import CLASSES, MODEL_FILE, CandidateModel, candidates, default_model
-from viper.jobs import Comment
+from viper.contracts.jobs import Comment
 
 RINGS = ["navy", "teal", "turquoise", "cool colors", "concentric circles"]
 
@@ -82,7 +82,7 @@ def test_the_shipped_weights_load_and_were_never_trained_on_held_out_members():
 
 def test_the_config_key_turns_the_judge_off():
     from engine.extraction import extractor_options, make_extractor
-    from viper.config import ExtractionSection
+    from viper.contracts.config import ExtractionSection
 
     assert make_extractor("lexicon", **extractor_options(ExtractionSection(lexicon_judge=False))).model is None
     assert make_extractor("lexicon", **extractor_options(ExtractionSection())).model is not None

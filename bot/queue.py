@@ -1,7 +1,7 @@
 """Bot-side client of the job queue (arq on Redis): enqueue, position, progress, result, cancel.
 
 The worker (`engine.worker`) runs the jobs; both sides agree on the names, keys and msgpack
-serialisation in `viper.jobs`. Every Redis failure surfaces as `QueueUnavailable`.
+serialisation in `viper.contracts.jobs`. Every Redis failure surfaces as `QueueUnavailable`.
 """
 
 from __future__ import annotations
@@ -14,37 +14,14 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from arq import create_pool
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import ArqRedis
 from arq.constants import health_check_key_suffix, in_progress_key_prefix, job_key_prefix
 from arq.jobs import Job, JobStatus
 from redis.exceptions import RedisError, WatchError
 
-from viper import jobs
-from viper.errors import JobCancelled, JobFailed, JobTimeout, QueueUnavailable, ViperError
-
-
-def serialize(obj: Any) -> bytes:
-    """msgpack, with exceptions (arq's own, for failed jobs) turned into plain dicts."""
-
-    def default(o: Any) -> Any:
-        if isinstance(o, BaseException):
-            return {"__exception__": type(o).__name__, "message": str(o)}
-        raise TypeError(f"cannot serialise {type(o).__name__}")
-
-    import msgpack
-
-    return msgpack.packb(obj, use_bin_type=True, default=default)
-
-
-def deserialize(data: bytes) -> Any:
-    return jobs.loads(data)
-
-
-def redis_settings(url: str) -> RedisSettings:
-    settings = RedisSettings.from_dsn(url)
-    settings.conn_retries = 2
-    settings.conn_timeout = 2
-    return settings
+from viper.contracts import jobs
+from viper.contracts.jobs import deserialize, redis_settings, serialize
+from viper.contracts.errors import JobCancelled, JobFailed, JobTimeout, QueueUnavailable, ViperError
 
 
 @dataclass

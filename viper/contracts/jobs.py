@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
+from arq.connections import RedisSettings
 
 EXTRACT_JOB = "extract_preferences"
 GENERATE_JOB = "generate_image"
@@ -103,3 +104,28 @@ def dumps(obj: Any) -> bytes:
 
 def loads(data: bytes) -> Any:
     return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+# -- the wire: what arq writes to Redis, and how both sides connect --------------------------------
+
+
+def serialize(obj: Any) -> bytes:
+    """msgpack, with exceptions (arq's own, for failed jobs) turned into plain dicts."""
+
+    def default(o: Any) -> Any:
+        if isinstance(o, BaseException):
+            return {"__exception__": type(o).__name__, "message": str(o)}
+        raise TypeError(f"cannot serialise {type(o).__name__}")
+
+    return msgpack.packb(obj, use_bin_type=True, default=default)
+
+
+def deserialize(data: bytes) -> Any:
+    return loads(data)
+
+
+def redis_settings(url: str) -> RedisSettings:
+    settings = RedisSettings.from_dsn(url)
+    settings.conn_retries = 2
+    settings.conn_timeout = 2
+    return settings
