@@ -1,37 +1,229 @@
-"""What members read: help, onboarding texts, profile, progress and friendly errors.
+"""Every sentence a member reads, for both platforms and the CLI: one place to reword, with plurals.
 
-Shared by every adapter so Discord and Telegram say the same things; command names are passed in
-because Telegram says `/imagine <prompt>` where Discord says `/imagine prompt:`.
+Functions take what varies (counts, names, the platform) and return finished text. Where the two
+platforms differ (Telegram types `/done`, Discord presses Done), the text is keyed by platform here,
+not chosen in the adapters.
 """
 
 from __future__ import annotations
 
-from bot.core import OnboardingStatus, Submitted, Update
+from collections.abc import Sequence
+
+from bot.commands import DISCORD, ONBOARD_COMMAND, TELEGRAM, for_platform
 from storage.store import Profile
 from viper.contracts.errors import (
-    InvalidArgument, JobCancelled, JobFailed, JobTimeout, ModelUnavailable, QueueUnavailable, ViperError,
+    InvalidArgument, JobCancelled, JobFailed, JobTimeout, ModelUnavailable, NotYours, QueueUnavailable, ViperError,
 )
 
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """`1 comment`, `2 comments` (`many` for irregular plurals)."""
+    return f"{n} {word}" if n == 1 else f"{n} {many or word + 's'}"
+
+
+def joined(parts: Sequence[str]) -> str:
+    """`a`, `a and b`, `a, b and c`."""
+    return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def fit(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 TOKEN_HELP = {
-    "telegram": "TELEGRAM_TOKEN: talk to @BotFather on Telegram, send /newbot, and copy the token it gives you.",
-    "discord": (
+    TELEGRAM: "TELEGRAM_TOKEN: talk to @BotFather on Telegram, send /newbot, and copy the token it gives you.",
+    DISCORD: (
         "DISCORD_TOKEN: create an application in the Discord Developer Portal, add a Bot, copy its token, "
         "and invite it with the 'bot' and 'applications.commands' scopes."
     ),
 }
 
+# -- help --------------------------------------------------------------------------------------------
 
-def intro(status: OnboardingStatus, how_to_comment: str) -> str:
-    if status.resumed:
+
+def help_text(platform: str, min_comments: int) -> str:
+    """/help on `platform`: every command of the catalogue there, then how to begin."""
+    bullet = "• " if platform == DISCORD else ""
+    lines = ["**ViPer** learns your visual taste once, then paints every image your way." if platform == DISCORD
+             else "Here is what I can do:"]
+    lines += [f"{bullet}{command.usage(platform)}: {command.description}" for command in for_platform(platform)]
+    lines.append(
+        f"Start with {ONBOARD_COMMAND[platform]}{' in our private chat' if platform == TELEGRAM else ''}: comment on "
+        f"at least {min_comments} gallery images that you love or dislike, saying why (colours, style, mood, texture, "
+        f"light, composition); {finish_how(platform)} builds your profile, and every /imagine after that leans "
+        "towards your taste."
+    )
+    return "\n".join(lines)
+
+
+def finish_how(platform: str) -> str:
+    return "/done" if platform == TELEGRAM else "**Done**"
+
+
+# -- onboarding --------------------------------------------------------------------------------------
+
+HOW_TO_COMMENT = {
+    TELEGRAM: (
+        "To comment, tap an image's number under the album and then type, or reply to the image (swipe left "
+        "on it, or long-press and choose Reply), and say what you love or dislike about it."
+    ),
+    DISCORD: (
+        "Press **Comment** under an image that stirs you and say what you love or dislike about it, "
+        "**Skip** to pass on one that leaves you cold, **Previous** and **Next** to browse, and **Done** "
+        "once you have enough comments. Your place is saved as you go."
+    ),
+}
+TAP_OR_REPLY = "Tap a number below and type, or reply to an image."
+
+
+def intro(comments: int, needed: int, resumed: bool, platform: str, has_profile: bool = False) -> str:
+    """The first lines of onboarding (or of its resumption)."""
+    if platform == TELEGRAM:
+        so_far = f"{comments} of {needed} comments" if comments < needed else f"{comments} comments, enough for /done"
+        if resumed:
+            return f"Welcome back! You have {so_far}; let's carry on.\n{TAP_OR_REPLY}"
+        if has_profile and comments:
+            return (
+                f"You already have a taste profile, built from {plural(comments, 'comment')}: comment on more "
+                f"images and send /done to sharpen it, or /redo to start from scratch.\n{TAP_OR_REPLY}"
+            )
         return (
-            f"Welcome back! You have {status.comments} of {status.needed} comments; let's continue.\n"
-            f"{how_to_comment}"
+            "I'll learn your visual taste, so every image I make for you leans your way.\n"
+            f"Comment on at least {needed} images that you love or dislike and say why: tap a number below and "
+            "type, or reply to an image."
         )
+    if resumed:
+        return f"Welcome back! You have {comments} of {needed} comments; let's continue.\n{HOW_TO_COMMENT[platform]}"
     return (
         "I'll learn your visual taste so every image I make for you leans your way.\n"
-        f"Pick at least {status.needed} images that you love or dislike and tell me why, as an artist would: "
-        f"colours, style, mood, texture, light, composition. {how_to_comment}"
+        f"Pick at least {needed} images that you love or dislike and tell me why, as an artist would: "
+        f"colours, style, mood, texture, light, composition. {HOW_TO_COMMENT[platform]}"
     )
+
+
+def comment_ack(count: int, need: int, platform: str = TELEGRAM) -> str:
+    done_hint = "Press Done" if platform == DISCORD else "Send /done"
+    if count < need:
+        return f"Noted! {count} of {need} comments."
+    if count == need:
+        return (f"Noted! {count} of {need} comments: that's enough. {done_hint} to build your profile, "
+                "or keep going for a sharper one.")
+    return f"Noted! {count} comments (more detail gives better personalisation). {done_hint} when ready."
+
+
+def page_footer(page: int, pages: int, count: int, need: int) -> str:
+    """Under a Telegram album: where the member is and what to do next."""
+    so_far = f"{count} of {need} comments" if count < need else f"{count} comments, enough for /done"
+    return (
+        f"Page {page + 1} of {pages}; you have {so_far}.\n"
+        "Tap a number, then type your comment (or reply to an image). "
+        "/more shows more images, /done builds your profile, /cancel pauses."
+    )
+
+
+def pager_progress(count: int, need: int) -> str:
+    """Under a Discord pager image."""
+    if count < need:
+        return f"{count} of {need} comments"
+    return f"{count} of {need} comments ✓ press Done to build your profile"
+
+
+def pager_caption(number: int, total: int, earlier: str | None, count: int, need: int, header: str = "") -> str:
+    mark = f"✔ You commented: “{fit(earlier, 160)}”" if earlier else ""
+    parts = (header, f"**Image {number} of {total}**", mark, pager_progress(count, need))
+    return "\n".join(part for part in parts if part)
+
+
+def type_comment_on(number: int, earlier: str | None) -> str:
+    text = f"Now type your comment on #{number}: what do you love or dislike about it, and why?"
+    if earlier:
+        text += f"\nIt replaces what you said before: “{fit(earlier, 300)}”"
+    return text
+
+
+def picked(number: int) -> str:
+    return f"#{number}: now type your comment"
+
+
+def comment_refused(error: BaseException, retry: str) -> str:
+    return f"{friendly(error)} Nothing was saved; {retry}"
+
+
+COMMENT_WHILE_BUILDING = (
+    "I'm building your profile from the comments you sent; add more once it's ready (/done again sharpens it)."
+)
+RETRY_REPLY = "reply to the image again with a shorter comment."
+
+
+def retry_typing(number: int | None) -> str:
+    return f"type a shorter one: #{number} is still waiting for it."
+
+
+NOT_A_GALLERY_IMAGE = (
+    "That message isn't one of the gallery images. " + HOW_TO_COMMENT[TELEGRAM]
+    + f" Use {ONBOARD_COMMAND[TELEGRAM]} or /more to see them."
+)
+
+
+def which_image(count: int, need: int) -> str:
+    return (
+        "Which image is that about? Tap its number under the album and then type, or reply to an image. "
+        f"You have {count} of {need} comments."
+    )
+
+
+def idle_text(paused_with: int | None) -> str:
+    """A plain message from a member who is not onboarding."""
+    paused = (f"Your onboarding is paused with {plural(paused_with, 'comment')}; /start continues it. "
+              if paused_with is not None else "")
+    return f"{paused}Send /imagine <prompt> to make an image, {ONBOARD_COMMAND[TELEGRAM]} to teach me your taste, or /help."
+
+
+def paused(count: int) -> str:
+    kept = f"Your {plural(count, 'comment')} {'is' if count == 1 else 'are'} kept"
+    return f"Paused. {kept}; {ONBOARD_COMMAND[TELEGRAM]} to continue where you left off."
+
+
+def nothing_to_pause(already_paused: bool) -> str:
+    start = ONBOARD_COMMAND[TELEGRAM]
+    return f"Onboarding is already paused; {start} continues it." if already_paused \
+        else f"There is no onboarding to pause; {start} begins one."
+
+
+def too_few_comments(count: int, need: int) -> str:
+    return (
+        f"You have {count} of {need} comments so far; comment on {plural(need - count, 'more image')} "
+        f"before /done. {HOW_TO_COMMENT[TELEGRAM]}"
+    )
+
+
+def analysing(count: int) -> str:
+    return f"Analysing your {count} comments… this can take a minute."
+
+
+LEARNED = "Here is what I learned from your comments."
+GALLERY_EMPTY = "The gallery is empty; ask the operator to add images."
+NOT_TEXT = (
+    "I only read text. To teach me your taste, describe in words what you like or dislike about a gallery "
+    "image (reply to it, or tap its number and type); /imagine <prompt> makes a picture."
+)
+UNKNOWN_COMMAND = "I don't know that command. /help lists what I can do."
+STALE_BUTTON = "That button no longer does anything; /help lists what I can do."
+NOT_YOURS = "These buttons belong to someone else, so I changed nothing. Run the command yourself to get your own."
+
+# Telegram group chats send members to the private chat for anything personal.
+PRIVATE_CHAT_BUTTON = "Open our private chat"
+TO_PRIVATE = {
+    "onboard": "Onboarding happens in our private chat, so the gallery doesn't flood this group. Tap below to open it.",
+    "more": "The gallery lives in our private chat: tap below to open it.",
+    "done": "Your profile is built in our private chat: tap below and I'll finish there.",
+    "redo": "Starting over happens in our private chat: tap below.",
+    "forget": "Deleting your data is between us: tap below and confirm in our private chat.",
+    "profile": "I can't write to you privately until you open our chat: tap below and I'll show your profile there.",
+}
+PROFILE_SENT_PRIVATELY = "📬 I sent your profile to our private chat."
+
+# -- profile -----------------------------------------------------------------------------------------
 
 
 def format_profile(profile: Profile | None, onboard_command: str) -> str:
@@ -42,9 +234,115 @@ def format_profile(profile: Profile | None, onboard_command: str) -> str:
     return f"Your taste profile\n👍 Liked: {liked}\n👎 Disliked: {disliked}"
 
 
+def profile_hint(platform: str) -> str:
+    if platform == TELEGRAM:
+        return ("Does this look like you? Tap ✖ to drop a feature that isn't; /like or /dislike adds (or flips) one in "
+                "your own words. Then try /imagine <prompt>.")
+    return ("Every /imagine you ask for now leans your way. If a feature isn't you, remove it below; "
+            "if the lists feel off, redo onboarding.")
+
+
+def some_have_buttons(shown: int) -> str:
+    return f" (The first {shown} features have a button.)"
+
+
+def accepted(platform: str) -> str:
+    if platform == TELEGRAM:
+        return "✅ Saved. Every /imagine now leans your way: try /imagine <prompt>."
+    return "✅ Saved. Every /imagine now leans your way; /profile shows or edits these lists any time."
+
+
+def comments_so_far(count: int, need: int, platform: str) -> str:
+    return f"You have {count} of {need} comments so far; {ONBOARD_COMMAND[platform]} picks up where you left off."
+
+
 def taste_added(added: list[str], liked: bool) -> str:
     """The answer to /like or /dislike."""
     return f"{'👍' if liked else '👎'} Added to your {'liked' if liked else 'disliked'} features: {', '.join(added)}."
+
+
+def taste_usage(liked: bool, example: str) -> str:
+    command = "like" if liked else "dislike"
+    return f"Usage: /{command} <features>, separated by commas, for example: /{command} {example}"
+
+
+def removed(feature: str) -> str:
+    return f"Removed “{feature}”"
+
+
+PROFILE_CHANGED = "Your profile changed since this message; here it is as it is now."
+NO_PROFILE_ANY_MORE = "You have no profile any more."
+
+# -- redo and forget (they delete data: both ask first) ------------------------------------------------
+
+
+def ask_redo(count: int, platform: str) -> str:
+    if platform == TELEGRAM:
+        return (f"Start onboarding over? This deletes your {plural(count, 'comment')}. A profile you already have "
+                "stays until /done builds the new one.")
+    return (f"Start over? This deletes your {plural(count, 'comment')} and takes you back to image 1. "
+            "Your current profile keeps personalising your images until Done builds a new one.")
+
+
+REDO_YES = {TELEGRAM: "Yes, start over", DISCORD: "Yes, start over"}
+REDO_NO = {TELEGRAM: "No, keep them", DISCORD: "Keep my comments"}
+STARTING_OVER = "Starting over: your earlier comments are deleted."
+STARTED_OVER = "🔁 Your earlier comments are deleted; let's start again."
+
+
+def redo_declined(count: int, platform: str) -> str:
+    if platform == DISCORD:
+        return "Nothing changed; your comments are kept."
+    return f"Nothing changed: your {plural(count, 'comment')} {'is' if count == 1 else 'are'} kept."
+
+
+def stored_about(profile: Profile | None, comments: int, onboarding: bool, name: str, platform: str) -> list[str]:
+    """What the store holds about a member, phrase by phrase (the same list on every platform)."""
+    parts = []
+    if profile is not None:
+        parts.append(f"your taste profile ({len(profile.liked)} liked and {len(profile.disliked)} disliked features)")
+    if comments:
+        parts.append(f"your {plural(comments, 'onboarding comment')}")
+    if onboarding:
+        parts.append("your place in the gallery")
+    parts.append("the record of your /imagine requests")
+    parts.append(f"your name ({name})" if name else f"your {platform.capitalize()} user id")
+    return parts
+
+
+NOTHING_STORED = "I don't store anything about you."
+
+
+def ask_forget(stored: list[str]) -> str:
+    return f"Delete everything I store about you? That is {joined(stored)}. This can't be undone."
+
+
+FORGET_YES = "Yes, delete everything"
+FORGET_NO = "Keep my data"
+FORGET_KEPT = "Kept: nothing was deleted."
+NOTHING_LEFT = "There was nothing left to delete."
+
+
+def forgotten(stored: list[str], platform: str) -> str:
+    text = f"Deleted {joined(stored)}. I know nothing about you now; "
+    if platform == DISCORD:
+        text += ("images already posted in a channel stay there; delete those messages if you want them gone. "
+                 f"{ONBOARD_COMMAND[platform]} starts afresh whenever you like.")
+    else:
+        text += f"{ONBOARD_COMMAND[platform]} whenever you want to teach me your taste again."
+    return "🗑️ " + text if platform == DISCORD else text
+
+
+# -- imagine -----------------------------------------------------------------------------------------
+
+IMAGINE_USAGE = "Usage: /imagine <prompt>, for example: /imagine a lighthouse at dusk"
+RESUMED_LINE = "🎨 I was restarted; picking your image back up…"
+DONE_LINE = {TELEGRAM: "✅ Done: your image is below.", DISCORD: "✅ Your image is ready: it's in the channel."}
+
+
+def needs_profile(error: BaseException, private: bool) -> str:
+    return (f"{friendly(error)} Here I only paint for members whose taste I know: {ONBOARD_COMMAND[TELEGRAM]} "
+            f"{'teaches' if private else 'in our private chat teaches'} me yours in about five minutes.")
 
 
 def cancel_answer(cancelled: bool) -> str:
@@ -52,27 +350,43 @@ def cancel_answer(cancelled: bool) -> str:
     return "Cancelling…" if cancelled else "That one has already finished."
 
 
-def queued(sub: Submitted, onboard_command: str) -> str:
-    where = f"position {sub.position} in the queue" if sub.position else "starting now"
+def queued(position: int | None, workers_alive: bool, personalised: bool, onboard_command: str) -> str:
+    where = f"position {position} in the queue" if position else "starting now"
     text = f"🎨 Queued: {where}."
-    if not sub.workers_alive:
+    if not workers_alive:
         text += " No image worker is running right now; your image will start as soon as one is."
-    if not sub.personalised:
+    if not personalised:
         text += f"\nTip: this one isn't personalised. Use {onboard_command} so I learn your taste."
     return text
 
 
-def progress(update: Update) -> str:
-    if update.step is not None and update.total:
-        filled = round(10 * update.step / update.total)
-        return f"🎨 Painting… {'▰' * filled}{'▱' * (10 - filled)} step {update.step}/{update.total}"
-    if update.position:
-        return f"🎨 Queued: position {update.position} in the queue."
+def progress(step: int | None, total: int | None, position: int | None) -> str:
+    if step is not None and total:
+        filled = round(10 * step / total)
+        return f"🎨 Painting… {'▰' * filled}{'▱' * (10 - filled)} step {step}/{total}"
+    if position:
+        return f"🎨 Queued: position {position} in the queue."
     return "🎨 Starting…"
+
+
+def caption(prompt: str, personalised: bool, seed: int, width: int, height: int, steps: int) -> str:
+    how = "personalised with your taste profile" if personalised else "not personalised"
+    return f"“{prompt}” ({how}, seed {seed}, {width}×{height}, {steps} steps)"
+
+
+TINY_MODEL_NOTE = (
+    "Made with the tiny test model (random weights): it shows noise, not a real picture. "
+    "Set [engine] model to SDXL on a GPU worker for real images."
+)
+PROMPT_CUT_NOTE = "Your prompt was longer than SDXL reads (77 tokens); the end was cut."
+
+# -- errors ------------------------------------------------------------------------------------------
 
 
 def friendly(err: BaseException) -> str:
     """One sentence a member can act on, for any error the core or the engine raises."""
+    if isinstance(err, NotYours) and err.argument == "owner":
+        return NOT_YOURS
     if isinstance(err, InvalidArgument):
         return f"Sorry, {err.message}."
     if isinstance(err, QueueUnavailable):

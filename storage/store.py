@@ -1,16 +1,22 @@
 """The SQLite store (aiosqlite): one file, numbered SQL migrations applied at open.
 
-Every method is a small transaction; JSON columns hold keyword lists and chat references.
+Every method is a small transaction of its own, unless it runs inside `Store.transaction()`, which
+makes a use case's several writes one transaction (and keeps other coroutines' writes out of it).
+JSON columns hold keyword lists and chat references. States are `viper.contracts.states` enums.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import aiosqlite
+
+from viper.contracts.states import UNDELIVERED, JobState, OnboardingState
 
 MIGRATIONS_PACKAGE = "storage.migrations"
 
@@ -43,7 +49,7 @@ class StoredComment:
 @dataclass
 class Onboarding:
     member_id: int
-    state: str
+    state: OnboardingState
     page: int
     position: int = 0
     pending_image_id: str | None = None
@@ -58,7 +64,7 @@ class JobRecord:
     platform: str
     chat_ref: dict = field(default_factory=dict)
     prompt: str = ""
-    status: str = "queued"
+    status: JobState = JobState.QUEUED
     error: str | None = None
 
 
@@ -78,6 +84,8 @@ class Store:
     def __init__(self, db: aiosqlite.Connection, path: Path):
         self._db = db
         self.path = path
+        self._lock = asyncio.Lock()
+        self._tx_owner: asyncio.Task | None = None
 
     @classmethod
     async def open(cls, path: str | Path) -> "Store":
@@ -95,6 +103,33 @@ class Store:
 
     async def close(self) -> None:
         await self._db.close()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self):
+        """Run the block's writes as one transaction: all of them are kept, or none."""
+        if self._tx_owner is not None and self._tx_owner is asyncio.current_task():
+            yield  # already inside this task's transaction
+            return
+        async with self._lock:
+            self._tx_owner = asyncio.current_task()
+            try:
+                yield
+                await self._db.commit()
+            except BaseException:
+                await self._db.rollback()
+                raise
+            finally:
+                self._tx_owner = None
+
+    async def _write(self, sql: str, params: tuple = ()) -> int:
+        """Run one writing statement (committed at once, unless inside `transaction`); its row count."""
+        if self._tx_owner is not None and self._tx_owner is asyncio.current_task():
+            cursor = await self._db.execute(sql, params)
+            return cursor.rowcount
+        async with self._lock:
+            cursor = await self._db.execute(sql, params)
+            await self._db.commit()
+            return cursor.rowcount
 
     async def _migrate(self) -> None:
         await self._db.execute(
@@ -121,13 +156,12 @@ class Store:
     async def member(self, platform: str, platform_user_id: str | int, display_name: str = "") -> Member:
         """The member for this platform account, created on first sight."""
         uid = str(platform_user_id)
-        await self._db.execute(
+        await self._write(
             "INSERT INTO members(platform, platform_user_id, display_name) VALUES (?, ?, ?)"
             " ON CONFLICT(platform, platform_user_id) DO UPDATE SET display_name ="
             " CASE WHEN excluded.display_name != '' THEN excluded.display_name ELSE display_name END",
             (platform, uid, display_name),
         )
-        await self._db.commit()
         async with self._db.execute(
             "SELECT id, platform, platform_user_id, display_name FROM members WHERE platform = ? AND platform_user_id = ?",
             (platform, uid),
@@ -149,10 +183,13 @@ class Store:
         ) as cur:
             return [Member(r["id"], r["platform"], r["platform_user_id"], r["display_name"]) for r in await cur.fetchall()]
 
-    async def forget_member(self, member_id: int) -> None:
-        """Delete the member and, by cascade, everything stored about them."""
-        await self._db.execute("DELETE FROM members WHERE id = ?", (member_id,))
-        await self._db.commit()
+    async def forget_member(self, member_id: int, *, private_chat: tuple[str, str] | None = None) -> None:
+        """Delete the member and, by cascade, everything stored about them; with `private_chat`
+        (platform, chat id), also which gallery images were posted in their private chat."""
+        async with self.transaction():
+            await self._write("DELETE FROM members WHERE id = ?", (member_id,))
+            if private_chat is not None:
+                await self._write("DELETE FROM posted_images WHERE platform = ? AND chat_id = ?", private_chat)
 
     # -- profiles ------------------------------------------------------------------------------
 
@@ -172,26 +209,25 @@ class Store:
     async def save_profile(
         self, member_id: int, liked: list[str], disliked: list[str], backend: str, backend_version: str = ""
     ) -> None:
-        await self._db.execute(
+        await self._write(
             "INSERT INTO profiles(member_id, liked, disliked, backend, backend_version, updated_at)"
             " VALUES (?, ?, ?, ?, ?, datetime('now')) ON CONFLICT(member_id) DO UPDATE SET liked = excluded.liked,"
             " disliked = excluded.disliked, backend = excluded.backend, backend_version = excluded.backend_version,"
             " updated_at = excluded.updated_at",
             (member_id, json.dumps(liked), json.dumps(disliked), backend, backend_version),
         )
-        await self._db.commit()
 
     # -- comments and onboarding ---------------------------------------------------------------
 
     async def add_comment(self, member_id: int, image_id: str | None, text: str) -> int:
         """Store a comment (replacing an earlier one on the same image); return the member's count."""
-        if image_id is not None:
-            await self._db.execute("DELETE FROM comments WHERE member_id = ? AND image_id = ?", (member_id, image_id))
-        await self._db.execute(
-            "INSERT INTO comments(member_id, image_id, text) VALUES (?, ?, ?)", (member_id, image_id, text)
-        )
-        await self._db.commit()
-        return await self.comment_count(member_id)
+        async with self.transaction():
+            if image_id is not None:
+                await self._write("DELETE FROM comments WHERE member_id = ? AND image_id = ?", (member_id, image_id))
+            await self._write(
+                "INSERT INTO comments(member_id, image_id, text) VALUES (?, ?, ?)", (member_id, image_id, text)
+            )
+            return await self.comment_count(member_id)
 
     async def comment_count(self, member_id: int) -> int:
         async with self._db.execute("SELECT COUNT(*) FROM comments WHERE member_id = ?", (member_id,)) as cur:
@@ -204,8 +240,7 @@ class Store:
             return [StoredComment(r["id"], r["image_id"], r["text"]) for r in await cur.fetchall()]
 
     async def clear_comments(self, member_id: int) -> None:
-        await self._db.execute("DELETE FROM comments WHERE member_id = ?", (member_id,))
-        await self._db.commit()
+        await self._write("DELETE FROM comments WHERE member_id = ?", (member_id,))
 
     async def onboarding(self, member_id: int) -> Onboarding | None:
         async with self._db.execute(
@@ -216,45 +251,53 @@ class Store:
         if row is None:
             return None
         return Onboarding(
-            row["member_id"], row["state"], row["page"], row["position"], row["pending_image_id"], row["updated_at"]
+            row["member_id"], OnboardingState(row["state"]), row["page"], row["position"], row["pending_image_id"], row["updated_at"]
         )
 
-    async def set_onboarding(self, member_id: int, state: str, page: int | None = None) -> None:
-        await self._db.execute(
+    async def set_onboarding(self, member_id: int, state: OnboardingState, page: int | None = None) -> None:
+        await self._write(
             "INSERT INTO onboarding(member_id, state, page, updated_at) VALUES (?, ?, COALESCE(?, 0), datetime('now'))"
             " ON CONFLICT(member_id) DO UPDATE SET state = excluded.state,"
             " page = COALESCE(?, page), updated_at = excluded.updated_at",
             (member_id, state, page, page),
         )
-        await self._db.commit()
+
+    async def claim_extraction(self, member_id: int, stale_after_s: float) -> bool:
+        """Mark the member's onboarding `extracting`, in one statement, unless another extraction
+        holds it (one that started less than `stale_after_s` ago); False when one does."""
+        rows = await self._write(
+            "INSERT INTO onboarding(member_id, state, updated_at) VALUES (?, ?, datetime('now'))"
+            " ON CONFLICT(member_id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
+            " WHERE onboarding.state != excluded.state OR onboarding.updated_at <= datetime('now', ?)",
+            (member_id, OnboardingState.EXTRACTING, f"-{max(0, int(stale_after_s))} seconds"),
+        )
+        return rows > 0
 
     async def set_onboarding_position(
         self, member_id: int, *, position: int | None = None, pending_image_id: str | None = None,
         clear_pending: bool = False,
     ) -> None:
         """Save the pager position and/or the image a member chose to comment on next."""
-        await self._db.execute(
+        await self._write(
             "UPDATE onboarding SET position = COALESCE(?, position),"
             " pending_image_id = CASE WHEN ? THEN NULL ELSE COALESCE(?, pending_image_id) END,"
             " updated_at = datetime('now') WHERE member_id = ?",
             (position, clear_pending, pending_image_id, member_id),
         )
-        await self._db.commit()
 
     async def remember_posted_image(self, platform: str, chat_id: str | int, message_id: str | int, image_id: str) -> None:
         """Remember which gallery image a bot message shows, so a reply to it maps to the image."""
-        await self._db.execute(
+        await self._write(
             "INSERT OR REPLACE INTO posted_images(platform, chat_id, message_id, image_id) VALUES (?, ?, ?, ?)",
             (platform, str(chat_id), str(message_id), image_id),
         )
-        await self._db.commit()
 
     async def forget_chat(self, platform: str, chat_id: str | int) -> None:
         """Forget which gallery images were posted in a chat (a member's private chat, on /forget)."""
-        await self._db.execute(
-            "DELETE FROM posted_images WHERE platform = ? AND chat_id = ?", (platform, str(chat_id))
+        await self._write(
+            "DELETE FROM posted_images WHERE platform = ? AND chat_id = ?",
+            (platform, str(chat_id)),
         )
-        await self._db.commit()
 
     async def posted_image(self, platform: str, chat_id: str | int, message_id: str | int) -> str | None:
         async with self._db.execute(
@@ -274,35 +317,33 @@ class Store:
             return {row["file_key"]: row["file_id"] for row in await cur.fetchall()}
 
     async def remember_uploads(self, platform: str, file_ids: dict[str, str]) -> None:
-        await self._db.executemany(
-            "INSERT OR REPLACE INTO uploaded_files(platform, file_key, file_id) VALUES (?, ?, ?)",
-            [(platform, key, file_id) for key, file_id in file_ids.items()],
-        )
-        await self._db.commit()
+        async with self.transaction():
+            for key, file_id in file_ids.items():
+                await self._write(
+                    "INSERT OR REPLACE INTO uploaded_files(platform, file_key, file_id) VALUES (?, ?, ?)",
+                    (platform, key, file_id),
+                )
 
     async def forget_uploads(self, platform: str) -> None:
         """Drop every remembered upload (the platform refused one: send the bytes again)."""
-        await self._db.execute("DELETE FROM uploaded_files WHERE platform = ?", (platform,))
-        await self._db.commit()
+        await self._write("DELETE FROM uploaded_files WHERE platform = ?", (platform,))
 
     # -- jobs ----------------------------------------------------------------------------------
 
     async def record_job(self, job: JobRecord) -> None:
-        await self._db.execute(
+        await self._write(
             "INSERT INTO jobs(id, member_id, kind, platform, chat_ref, prompt, status) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (job.id, job.member_id, job.kind, job.platform, json.dumps(job.chat_ref), job.prompt, job.status),
         )
-        await self._db.commit()
 
     async def update_job(
-        self, job_id: str, status: str, *, error: str | None = None, chat_ref: dict | None = None
+        self, job_id: str, status: JobState, *, error: str | None = None, chat_ref: dict | None = None
     ) -> None:
-        await self._db.execute(
+        await self._write(
             "UPDATE jobs SET status = ?, error = COALESCE(?, error), chat_ref = COALESCE(?, chat_ref),"
             " updated_at = datetime('now') WHERE id = ?",
             (status, error, json.dumps(chat_ref) if chat_ref is not None else None, job_id),
         )
-        await self._db.commit()
 
     async def job(self, job_id: str) -> JobRecord | None:
         async with self._db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)) as cur:
@@ -312,7 +353,7 @@ class Store:
     async def undelivered_jobs(self, platform: str) -> list[JobRecord]:
         """Jobs started on `platform` whose result has not reached the member yet (for resuming after a restart)."""
         async with self._db.execute(
-            "SELECT * FROM jobs WHERE platform = ? AND status IN ('queued', 'done') ORDER BY created_at", (platform,)
+            "SELECT * FROM jobs WHERE platform = ? AND status IN (?, ?) ORDER BY created_at", (platform, *UNDELIVERED)
         ) as cur:
             return [self._job(r) for r in await cur.fetchall()]
 
@@ -320,5 +361,5 @@ class Store:
     def _job(row) -> JobRecord:
         return JobRecord(
             row["id"], row["member_id"], row["kind"], row["platform"], json.loads(row["chat_ref"]),
-            row["prompt"], row["status"], row["error"],
+            row["prompt"], JobState(row["status"]), row["error"],
         )

@@ -50,12 +50,12 @@ async def _run_adapters(settings: Settings, stop: asyncio.Event) -> None:
     tasks = []
     try:
         if settings.telegram_token:
-            from bot.adapters.telegram_adapter import run_telegram
+            from bot.adapters.telegram import run_telegram
 
             tasks.append(asyncio.create_task(run_telegram(runtime.core, settings, settings.telegram_token, stop)))
             log.info("Telegram adapter starting")
         if settings.discord_token:
-            from bot.adapters.discord_adapter import run_discord
+            from bot.adapters.discord import run_discord
 
             tasks.append(asyncio.create_task(run_discord(runtime.core, settings, settings.discord_token, stop)))
             log.info("Discord adapter starting")

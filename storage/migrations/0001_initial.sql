@@ -29,7 +29,7 @@ CREATE INDEX comments_member ON comments(member_id);
 
 CREATE TABLE onboarding (
     member_id  INTEGER PRIMARY KEY REFERENCES members(id) ON DELETE CASCADE,
-    state      TEXT NOT NULL,               -- active | extracting | done
+    state      TEXT NOT NULL,               -- active | paused | extracting | done (viper/contracts/states.py)
     page       INTEGER NOT NULL DEFAULT 0,
     updated_at TEXT NOT NULL DEFAULT (datetime('now'))
 );
@@ -49,7 +49,7 @@ CREATE TABLE jobs (
     platform   TEXT NOT NULL,
     chat_ref   TEXT NOT NULL DEFAULT '{}',  -- JSON: where to deliver (chat id, status message id...)
     prompt     TEXT NOT NULL DEFAULT '',
-    status     TEXT NOT NULL,               -- queued | done | failed | delivered
+    status     TEXT NOT NULL,               -- queued | done | delivered | failed | cancelled (states.py)
     error      TEXT,
     created_at TEXT NOT NULL DEFAULT (datetime('now')),
     updated_at TEXT NOT NULL DEFAULT (datetime('now'))

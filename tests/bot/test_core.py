@@ -28,7 +28,7 @@ async def test_comments_are_validated_and_counted(runtime):
     assert unknown.value.argument == "image"
     assert await core.add_comment(ALICE, first, "love the teal") == 1
     assert core.comment_ack(1).startswith("Noted! 1 of 3")
-    assert "Press Done" in core.comment_ack(3, done_hint="Press Done")
+    assert "Press Done" in core.comment_ack(3, "discord")
 
 
 async def test_tapping_a_number_then_typing_comments_on_that_image(runtime):

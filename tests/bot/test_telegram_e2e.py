@@ -20,12 +20,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.adapters.telegram_adapter import (
-    COMMANDS,
-    DONE_LINE,
-    RESUMED_LINE,
-    run_telegram,
-)
+from bot.adapters.telegram import run_telegram
+from bot.commands import TELEGRAM, for_platform
+from bot.messages import DONE_LINE as DONE_LINES
+from bot.messages import RESUMED_LINE
 from bot.core import MemberRef
 from tests.emulators.telegram_api import ApiCall, TelegramAPIEmulator
 from tests.workers import GatedGenerator, running_worker
@@ -33,6 +31,9 @@ from viper.app import open_runtime
 from viper.redis_server import EmbeddedRedis
 
 pytestmark = pytest.mark.slow
+
+DONE_LINE = DONE_LINES[TELEGRAM]
+COMMANDS = [(c.name, c.description) for c in for_platform(TELEGRAM)]
 
 STEPS = 8
 

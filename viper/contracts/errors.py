@@ -34,6 +34,12 @@ class InvalidArgument(ViperError):
     code = "invalid_argument"
 
 
+class NotYours(InvalidArgument):
+    """A member pressed a button or named a job that belongs to another member."""
+
+    code = "not_yours"
+
+
 class ModelUnavailable(ViperError):
     """A model could not be loaded (missing weights, no network, wrong path)."""
 
@@ -62,5 +68,5 @@ class JobTimeout(ViperError):
 
 _BY_CODE = {
     c.code: c
-    for c in (ViperError, InvalidArgument, ModelUnavailable, QueueUnavailable, JobFailed, JobCancelled, JobTimeout)
+    for c in (ViperError, InvalidArgument, NotYours, ModelUnavailable, QueueUnavailable, JobFailed, JobCancelled, JobTimeout)
 }

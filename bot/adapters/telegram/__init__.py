@@ -1,0 +1,110 @@
+"""Telegram adapter: python-telegram-bot (v22, asyncio) around the platform-neutral core.
+
+- `handlers`: commands and messages -> core calls; `buttons`: one CallbackQueryHandler per action;
+- `keyboards`: inline keyboards and their callback data; `port`: the `JobOutput` of one /imagine.
+Public API: `build_application(core, settings, token)` and `run_telegram(core, settings, token, stop)`.
+
+A ConversationHandler is not used on purpose: its state would live in this process's memory, while
+ours lives in SQLite and survives restarts. Long waits run as background tasks, so one member's
+/imagine never stalls everybody else's updates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from telegram import BotCommand, Update
+from telegram.error import TelegramError
+from telegram.ext import Application, ApplicationBuilder, CommandHandler, MessageHandler, filters
+
+from bot import messages
+from bot.adapters.telegram.buttons import TelegramButtons
+from bot.adapters.telegram.handlers import TelegramHandlers
+from bot.commands import TELEGRAM, for_platform
+from bot.core import ViperBot
+from viper.contracts.config import Settings
+from viper.contracts.errors import ViperError
+
+log = logging.getLogger("viper.telegram")
+
+ADAPTER_KEY = "viper.telegram_adapter"
+ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+
+
+def register(application: Application, handlers: TelegramHandlers) -> None:
+    application.bot_data[ADAPTER_KEY] = handlers
+    new_messages = filters.UpdateType.MESSAGE
+    for entry in for_platform(TELEGRAM):
+        application.add_handler(CommandHandler(entry.name, getattr(handlers, f"on_{entry.name}"), filters=new_messages))
+    TelegramButtons(handlers).register(application)
+    # An edited reply replaces the earlier comment on the same image (the store keeps one per image).
+    application.add_handler(MessageHandler(filters.REPLY & filters.TEXT & ~filters.COMMAND, handlers.on_reply))
+    private = filters.ChatType.PRIVATE & new_messages
+    application.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, handlers.on_text))
+    application.add_handler(MessageHandler(private & filters.COMMAND, handlers.on_unknown))
+    # Photos, stickers, voice notes...: say what the bot reads instead of staying silent.
+    application.add_handler(MessageHandler(private & ~filters.TEXT & ~filters.StatusUpdate.ALL, handlers.on_not_text))
+    application.add_error_handler(handlers.on_error)
+
+
+async def post_init(application: Application) -> None:
+    """Publish the command list (the menu Telegram shows next to the text field)."""
+    handlers: TelegramHandlers = application.bot_data[ADAPTER_KEY]
+    handlers.bot = application.bot
+    try:
+        await application.bot.set_my_commands([BotCommand(c.name, c.description) for c in for_platform(TELEGRAM)])
+    except TelegramError as e:  # a cosmetic failure must not keep the bot from starting
+        log.warning("could not set the command list: %s", e)
+
+
+def _file_url_for(base_url: str) -> str:
+    """The file URL of a Bot API server given as `.../bot` (or `.../bot{token}`): `.../file/bot`."""
+    root, sep, tail = base_url.rstrip("/").rpartition("/bot")
+    if not sep or tail not in ("", "{token}"):
+        return ""
+    return f"{root}/file/bot{tail}"
+
+
+def build_application(core: ViperBot, settings: Settings, token: str) -> Application:
+    """A PTB Application wired to `core`. `[telegram] api_base_url` / `api_base_file_url` point it at
+    a self-hosted Bot API server (a `{token}` placeholder is allowed, otherwise the token is appended;
+    without a file URL, one ending in `/bot` gets the matching `/file/bot`)."""
+    if not token:
+        raise ViperError(messages.TOKEN_HELP[TELEGRAM])
+    builder = ApplicationBuilder().token(token).post_init(post_init)
+    base_url = settings.telegram.api_base_url
+    file_url = settings.telegram.api_base_file_url or _file_url_for(base_url)
+    if base_url:
+        builder = builder.base_url(base_url)
+    if file_url:
+        builder = builder.base_file_url(file_url)
+    application = builder.build()
+    register(application, TelegramHandlers(core, settings))
+    return application
+
+
+def adapter_of(application: Application) -> TelegramHandlers:
+    return application.bot_data[ADAPTER_KEY]
+
+
+async def run_telegram(core: ViperBot, settings: Settings, token: str, stop: asyncio.Event) -> None:
+    """Poll Telegram until `stop` is set, then shut down cleanly. Jobs still being followed then stay
+    undelivered in the store; the next start resumes them."""
+    application = build_application(core, settings, token)
+    handlers = adapter_of(application)
+    await application.initialize()
+    try:
+        await post_init(application)  # run_polling would call it; we drive the lifecycle ourselves
+        await application.start()
+        await application.updater.start_polling(drop_pending_updates=False, allowed_updates=ALLOWED_UPDATES)
+        log.info("Telegram bot @%s is polling", application.bot.username)
+        await handlers.resume_deliveries()
+        await stop.wait()
+    finally:
+        await handlers.tasks.stop()
+        if application.updater is not None and application.updater.running:
+            await application.updater.stop()
+        if application.running:
+            await application.stop()
+        await application.shutdown()

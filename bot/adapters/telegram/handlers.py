@@ -1,0 +1,355 @@
+"""Telegram handlers: python-telegram-bot updates in, core calls, messages and keyboards out.
+
+Onboarding happens in the member's private chat: an album of numbered gallery images and a keyboard
+of numbers; a member comments by replying to an image, or by tapping its number and typing. In a
+group, personal commands answer with a button that opens the private chat (`t.me/<bot>?start=<what>`).
+All state lives in SQLite through the core; what is kept here is cosmetic (which number keyboard to
+tick) or a cache (Telegram file ids of gallery images, also remembered in SQLite).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+from telegram import InputMediaPhoto, Message, Update
+from telegram.constants import ChatType
+from telegram.error import BadRequest, Forbidden, TelegramError
+from telegram.ext import ContextTypes
+
+from bot import messages
+from bot.adapters.telegram import keyboards
+from bot.adapters.telegram.port import TEXT_LIMIT, TelegramJobOutput, edit_markup
+from bot.commands import ONBOARD_COMMAND, TELEGRAM, command
+from bot.core import Background, GalleryPage, MemberRef, OnboardingStatus, ViperBot
+from storage.gallery import GalleryImage
+from storage.store import JobRecord
+from viper.contracts.config import Settings
+from viper.contracts.errors import InvalidArgument, ViperError
+
+log = logging.getLogger("viper.telegram")
+
+START = ONBOARD_COMMAND[TELEGRAM]
+
+
+def who_of(update: Update) -> MemberRef:
+    user = update.effective_user
+    if user is None:  # channel posts and the like carry no user; the filters keep them out
+        raise ViperError("I can only talk to people, not to channels")
+    return MemberRef(TELEGRAM, str(user.id), user.full_name or user.username or "")
+
+
+def argument_of(text: str | None) -> str:
+    """What follows the command word (`/imagine@bot a red fox` -> `a red fox`), newlines kept."""
+    parts = (text or "").split(maxsplit=1)
+    return parts[1] if len(parts) == 2 else ""
+
+
+def is_private(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.type == ChatType.PRIVATE
+
+
+@dataclass
+class NumberKeyboard:
+    """The last number keyboard a member was shown (kept in memory only: ticking it is cosmetic)."""
+
+    chat_id: int
+    message_id: int
+    page: int
+    markup: dict
+
+
+class TelegramHandlers:
+    def __init__(self, core: ViperBot, settings: Settings):
+        self.core, self.settings = core, settings
+        self.bot = None  # the PTB Bot, set by `register`
+        self.tasks = Background()
+        self._file_ids: dict[str, str] | None = None  # gallery file key -> Telegram file id
+        self._file_keys: dict[str, str] = {}
+        self._numbers: dict[str, NumberKeyboard] = {}  # user id -> their latest number keyboard
+
+    async def say(self, chat_id: int, text: str, markup=None) -> Message:
+        return await self.bot.send_message(chat_id, messages.fit(text, TEXT_LIMIT), reply_markup=markup)
+
+    async def to_private(self, update: Update, what: str) -> None:
+        link = keyboards.private_link(self.bot.username, what if what != "more" else "onboard")
+        await update.effective_message.reply_text(messages.TO_PRIVATE[what], reply_markup=link)
+
+    # -- onboarding -----------------------------------------------------------------------------
+
+    async def on_start(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not is_private(update):
+            return await self.to_private(update, "onboard")
+        who, chat_id = who_of(update), update.effective_chat.id
+        payload = context.args[0] if context.args else ""
+        deep_links = {"done": self.done, "redo": self.ask_redo, "forget": self.ask_forget, "profile": self.send_profile}
+        if payload in deep_links:  # a deep link from a group: carry on with what was asked there
+            return await deep_links[payload](chat_id, who)
+        await self.show_onboarding(chat_id, who, await self.core.start_onboarding(who))
+
+    async def show_onboarding(self, chat_id: int, who: MemberRef, status: OnboardingStatus) -> None:
+        await self.say(chat_id, await self.core.intro(who, status))
+        await self.post_page(chat_id, who, status.page)
+
+    async def on_more(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not is_private(update):
+            return await self.to_private(update, "more")
+        who = who_of(update)
+        await self.post_page(update.effective_chat.id, who, await self.core.next_page(who))
+
+    async def post_page(self, chat_id: int, who: MemberRef, page: GalleryPage) -> None:
+        """A gallery page as one album with numbered captions, then its number keyboard. Each photo's
+        image is remembered, so a reply to it (even after a restart) is a comment on it."""
+        if not page.images:
+            await self.say(chat_id, messages.GALLERY_EMPTY)
+            return
+        store = self.core.store
+        if self._file_ids is None:
+            self._file_ids = await store.uploaded_files(TELEGRAM)
+        try:
+            sent = await self._send_album(chat_id, page, use_cache=True)
+        except BadRequest as e:
+            if not any(self._file_key(image) in self._file_ids for image in page.images):
+                raise
+            log.info("re-uploading the gallery after Telegram refused a cached file id: %s", e)
+            self._file_ids.clear()
+            await store.forget_uploads(TELEGRAM)
+            sent = await self._send_album(chat_id, page, use_cache=False)
+        uploaded = {}
+        for msg, image in zip(sent, page.images):
+            key = self._file_key(image)
+            if msg.photo and self._file_ids.get(key) != msg.photo[-1].file_id:
+                uploaded[key] = msg.photo[-1].file_id
+            await store.remember_posted_image(TELEGRAM, chat_id, msg.message_id, image.id)
+        if uploaded:
+            self._file_ids.update(uploaded)
+            await store.remember_uploads(TELEGRAM, uploaded)
+        markup = keyboards.numbers(page, await self.core.page_marks(who))
+        keyboard = await self.say(chat_id, await self.core.page_footer(who, page), markup)
+        self._numbers[who.user_id] = NumberKeyboard(chat_id, keyboard.message_id, page.page, markup.to_dict())
+
+    def _file_key(self, image: GalleryImage) -> str:
+        """A gallery image named by its content: a rebuilt gallery never reuses an old file id."""
+        if image.id not in self._file_keys:
+            digest = hashlib.sha256(image.path.read_bytes()).hexdigest()[:20]
+            self._file_keys[image.id] = f"gallery:{image.id}:{digest}"
+        return self._file_keys[image.id]
+
+    async def _send_album(self, chat_id: int, page: GalleryPage, *, use_cache: bool) -> tuple[Message, ...]:
+        def photo(number: int, image: GalleryImage) -> InputMediaPhoto:
+            cached = (self._file_ids or {}).get(self._file_key(image)) if use_cache else None
+            source = cached or image.path.read_bytes()
+            return InputMediaPhoto(source, caption=f"#{number}", filename=None if cached else image.path.name)
+
+        media = [photo(number, image) for number, image in enumerate(page.images, start=page.first_number)]
+        if len(media) == 1:  # an album needs at least two items
+            return (await self.bot.send_photo(chat_id, media[0].media, caption=media[0].caption),)
+        return await self.bot.send_media_group(chat_id, media)
+
+    async def tick_numbers(self, who: MemberRef) -> None:
+        """Bring the member's latest number keyboard up to date (✓ and ✍), when it changed."""
+        keyboard = self._numbers.get(who.user_id)
+        if keyboard is None:
+            return
+        markup = keyboards.numbers(self.core.gallery_page(keyboard.page), await self.core.page_marks(who))
+        if markup.to_dict() != keyboard.markup and await edit_markup(
+            self.bot, keyboard.chat_id, keyboard.message_id, markup
+        ):
+            keyboard.markup = markup.to_dict()
+
+    async def comment(self, message: Message, who: MemberRef, image_id: str, retry: str) -> None:
+        """Store `message` as the member's comment on `image_id` and answer with the running count."""
+        try:
+            count = await self.core.add_comment(who, image_id, message.text)
+        except InvalidArgument as e:
+            if e.argument not in ("comment", "onboarding"):
+                raise
+            busy = e.argument == "onboarding"
+            await message.reply_text(messages.COMMENT_WHILE_BUILDING if busy else messages.comment_refused(e, retry))
+            return
+        await message.reply_text(self.core.comment_ack(count))
+        await self.tick_numbers(who)
+
+    async def on_reply(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        replied = message.reply_to_message
+        image_id = await self.core.store.posted_image(TELEGRAM, message.chat_id, replied.message_id)
+        if image_id is None and update.message is not None and is_private(update):
+            # A member who tapped a number may well type their comment as a reply to anything.
+            pending = await self.core.chosen_image(who_of(update))
+            image_id = pending.id if pending else None
+        if image_id is None:
+            # In groups people reply to each other all the time: only speak up for replies to the bot.
+            from_bot = replied.from_user is not None and replied.from_user.id == context.bot.id
+            if message.chat.type == ChatType.PRIVATE or from_bot:
+                await message.reply_text(messages.NOT_A_GALLERY_IMAGE)
+            return
+        await self.comment(message, who_of(update), image_id, messages.RETRY_REPLY)
+
+    async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        who = who_of(update)
+        pending = await self.core.chosen_image(who)
+        if pending is not None:
+            retry = messages.retry_typing(self.core.image_number(pending.id))
+            return await self.comment(update.effective_message, who, pending.id, retry)
+        await update.effective_message.reply_text(await self.core.unplaced_text(who))
+
+    async def on_cancel(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        who = who_of(update)
+        await update.effective_message.reply_text(await self.core.pause(who))
+        await self.tick_numbers(who)  # drop the ✍ of a tapped number
+
+    async def on_done(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not is_private(update):
+            return await self.to_private(update, "done")
+        await self.done(update.effective_chat.id, who_of(update))
+
+    async def done(self, chat_id: int, who: MemberRef) -> None:
+        count, need = await self.core.comment_count(who), self.core.min_comments
+        if count < need:
+            await self.say(chat_id, messages.too_few_comments(count, need))
+            return
+        async def finish() -> None:
+            try:
+                profile = await self.core.finish_onboarding(
+                    who, {"chat_id": chat_id}, on_started=lambda n: self.say(chat_id, messages.analysing(n))
+                )
+            except ViperError as e:
+                await self.say(chat_id, messages.friendly(e))
+                return
+            self._numbers.pop(who.user_id, None)
+            await self.say(chat_id, *keyboards.profile_view(profile, who.user_id))
+
+        self.tasks.spawn(finish(), f"viper-extract-{who.user_id}")
+
+    # -- profile --------------------------------------------------------------------------------
+
+    async def on_profile(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        who = who_of(update)
+        if is_private(update):
+            return await self.send_profile(update.effective_chat.id, who)
+        try:  # a member's taste is their own business: it goes to the private chat
+            await self.send_profile(int(who.user_id), who)
+        except (Forbidden, BadRequest) as e:
+            if isinstance(e, BadRequest) and "chat not found" not in e.message.lower():
+                raise
+            return await self.to_private(update, "profile")
+        await update.effective_message.reply_text(messages.PROFILE_SENT_PRIVATELY)
+
+    async def send_profile(self, chat_id: int, who: MemberRef) -> None:
+        await self.say(chat_id, *keyboards.profile_view(await self.core.profile(who), who.user_id))
+
+    async def on_like(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.add_taste(update, liked=True)
+
+    async def on_dislike(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.add_taste(update, liked=False)
+
+    async def add_taste(self, update: Update, *, liked: bool) -> None:
+        message = update.effective_message
+        text = argument_of(message.text)
+        if not text.strip():
+            example = command("like" if liked else "dislike").argument.example
+            return await message.reply_text(messages.taste_usage(liked, example))
+        profile, added = await self.core.add_taste(who_of(update), text, liked=liked)
+        reply = messages.taste_added(added, liked)
+        if is_private(update):  # a member's whole taste is shown in private only
+            reply += "\n\n" + messages.format_profile(profile, START)
+        await message.reply_text(messages.fit(reply, TEXT_LIMIT))
+
+    # -- redo and forget: both ask first ------------------------------------------------------------
+
+    async def on_redo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not is_private(update):
+            return await self.to_private(update, "redo")
+        await self.ask_redo(update.effective_chat.id, who_of(update))
+
+    async def ask_redo(self, chat_id: int, who: MemberRef) -> None:
+        question = await self.core.ask_redo(who)
+        if question is None:  # nothing to delete: start over at once
+            return await self.show_onboarding(chat_id, who, await self.core.redo_onboarding(who))
+        no = messages.REDO_NO[TELEGRAM]
+        await self.say(chat_id, question, keyboards.yes_no("redo", who.user_id, messages.REDO_YES[TELEGRAM], no))
+
+    async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        if not is_private(update):
+            return await self.to_private(update, "forget")
+        await self.ask_forget(update.effective_chat.id, who_of(update))
+
+    async def ask_forget(self, chat_id: int, who: MemberRef) -> None:
+        stored = await self.core.stored_about(who)
+        if stored is None:
+            return await self.say(chat_id, messages.NOTHING_STORED)
+        markup = keyboards.yes_no("forget", who.user_id, messages.FORGET_YES, messages.FORGET_NO)
+        await self.say(chat_id, messages.ask_forget(stored), markup)
+
+    # -- imagine --------------------------------------------------------------------------------
+
+    async def on_imagine(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        message = update.effective_message
+        prompt = argument_of(message.text)
+        if not prompt.strip():
+            return await message.reply_text(messages.IMAGINE_USAGE)
+        who = who_of(update)
+        chat_ref = {"chat_id": message.chat_id, "reply_to": message.message_id, "user_id": who.user_id}
+        try:
+            submitted = await self.core.submit_imagine(who, prompt, chat_ref)
+        except InvalidArgument as e:
+            if e.argument != "profile":  # [bot] require_profile: say how to get one
+                raise
+            private = is_private(update)
+            link = None if private else keyboards.private_link(self.bot.username, "onboard")
+            return await message.reply_text(messages.needs_profile(e, private), reply_markup=link)
+        cancel = keyboards.cancel(who.user_id, submitted.job_id)
+        status = await message.reply_text(submitted.text, reply_markup=cancel)
+        await self.core.set_chat_ref(submitted.job_id, {"message_id": status.message_id})
+        # The first line is the queue status; what follows (tips, notes) stays under every edit.
+        _, _, rest = submitted.text.partition("\n")
+        out = TelegramJobOutput(self.bot, message.chat_id, status.message_id, message.message_id, cancel)
+        work = self.core.deliver(submitted.job_id, out, shown=submitted.text, footer="\n" + rest if rest else "",
+                                 queued_at=submitted.position)
+        self.tasks.spawn(work, f"viper-deliver-{submitted.job_id}")
+
+    def output_for(self, job: JobRecord) -> TelegramJobOutput | None:
+        """The port of a job recorded before a restart (None when it names no chat)."""
+        ref = job.chat_ref
+        if ref.get("chat_id") is None:
+            return None
+
+        async def remember(message_id: int) -> None:
+            await self.core.set_chat_ref(job.id, {"message_id": message_id})
+
+        status_id = int(ref["message_id"]) if ref.get("message_id") is not None else None
+        cancel = keyboards.cancel(ref.get("user_id"), job.id)
+        return TelegramJobOutput(self.bot, int(ref["chat_id"]), status_id, ref.get("reply_to"), cancel, remember)
+
+    async def resume_deliveries(self) -> int:
+        return await self.core.resume(TELEGRAM, self.output_for, self.tasks.spawn)
+
+    # -- everything else --------------------------------------------------------------------------
+
+    async def on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await update.effective_message.reply_text(messages.help_text(TELEGRAM, self.core.min_comments))
+
+    async def on_not_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await update.effective_message.reply_text(messages.NOT_TEXT)
+
+    async def on_unknown(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await update.effective_message.reply_text(messages.UNKNOWN_COMMAND)
+
+    async def on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Log every error; tell the member a friendly sentence when there is a chat to answer."""
+        err = context.error
+        if isinstance(err, ViperError):
+            log.info("%s: %s", type(err).__name__, err.message)
+        else:
+            log.error("error while handling an update", exc_info=err)
+        chat = update.effective_chat if isinstance(update, Update) else None
+        if chat is None:
+            return
+        try:
+            await context.bot.send_message(chat.id, messages.friendly(err))
+        except TelegramError as e:
+            log.warning("could not tell chat %s about the error: %s", chat.id, e)

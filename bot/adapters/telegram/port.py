@@ -1,0 +1,120 @@
+"""Telegram calls that must not break a flow, and the `JobOutput` port for one /imagine's chat."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot import messages
+from bot.commands import TELEGRAM
+from bot.core.ports import DeliveryRefused
+from bot.core.types import Delivery
+
+log = logging.getLogger("viper.telegram")
+
+CAPTION_LIMIT = 1024  # Telegram's limit for photo captions, in characters
+TEXT_LIMIT = 4096  # and for message texts
+SEND_ATTEMPTS = 3
+
+
+async def edit(bot: Bot, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> bool:
+    """Edit a message's text (and its buttons: none unless given); False when Telegram refused."""
+    try:
+        await bot.edit_message_text(text, chat_id=chat_id, message_id=message_id, reply_markup=markup)
+        return True
+    except RetryAfter as e:  # progress is best effort: skip this edit, the next one will catch up
+        log.debug("skipping an edit: flood control for %s s", e.retry_after)
+    except BadRequest as e:
+        if "not modified" in e.message.lower():  # it already says this
+            return True
+        log.debug("edit refused: %s", e)
+    except TelegramError as e:
+        log.info("edit failed: %s", e)
+    return False
+
+
+async def edit_markup(bot: Bot, chat_id: int, message_id: int, markup: InlineKeyboardMarkup | None) -> bool:
+    """Change the buttons under a message; False when Telegram refused (the keyboard is cosmetic)."""
+    try:
+        await bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id, reply_markup=markup)
+        return True
+    except BadRequest as e:
+        if "not modified" in e.message.lower():
+            return True
+        log.debug("keyboard edit refused: %s", e)
+    except TelegramError as e:
+        log.info("keyboard edit failed: %s", e)
+    return False
+
+
+async def send(call, *, raise_final: bool = False) -> Any:
+    """Run a sending call, waiting out flood limits and retrying network errors a few times."""
+    for attempt in range(1, SEND_ATTEMPTS + 1):
+        try:
+            return await call()
+        except RetryAfter as e:
+            wait = e.retry_after  # seconds, or a timedelta when PTB_TIMEDELTA is set
+            await asyncio.sleep(wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait))
+        except (Forbidden, BadRequest):
+            if raise_final:
+                raise
+            log.warning("Telegram refused a message", exc_info=True)
+            return None
+        except NetworkError as e:
+            log.info("network error while sending (attempt %d): %s", attempt, e)
+            await asyncio.sleep(attempt)
+    return None
+
+
+class TelegramJobOutput:
+    """Where one /imagine is followed: its chat, its status message and the member's message."""
+
+    done_line = messages.DONE_LINE[TELEGRAM]
+
+    def __init__(self, bot: Bot, chat_id: int, status_id: int | None, reply_to: int | None,
+                 cancel: InlineKeyboardMarkup | None, on_status_sent=None):
+        self.bot, self.chat_id, self.status_id, self.reply_to = bot, chat_id, status_id, reply_to
+        self.cancel = cancel
+        self.on_status_sent = on_status_sent  # called with the id of a status message sent anew
+
+    async def status(self, text: str, *, final: bool = False) -> bool:
+        if self.status_id is None:
+            return False if final else await self.new_status(text)
+        markup = None if final else self.cancel
+        return await edit(self.bot, self.chat_id, self.status_id, messages.fit(text, TEXT_LIMIT), markup)
+
+    async def new_status(self, text: str) -> bool:
+        sent = await send(lambda: self.bot.send_message(self.chat_id, messages.fit(text, TEXT_LIMIT), reply_markup=self.cancel))
+        if sent is None:
+            return False
+        self.status_id = sent.message_id
+        if self.on_status_sent is not None:
+            await self.on_status_sent(sent.message_id)
+        return True
+
+    async def text(self, text: str) -> None:
+        await send(lambda: self.bot.send_message(self.chat_id, messages.fit(text, TEXT_LIMIT)))
+
+    async def image(self, delivery: Delivery) -> bool:
+        caption = "\n\n".join([delivery.caption, *delivery.notes])
+        overflow: list[str] = []
+        if len(caption) > CAPTION_LIMIT:
+            caption, overflow = messages.fit(delivery.caption, CAPTION_LIMIT), delivery.notes
+        reply = ReplyParameters(self.reply_to, allow_sending_without_reply=True) if self.reply_to else None
+        png = delivery.result.png
+        try:
+            sent = await send(
+                lambda: self.bot.send_photo(self.chat_id, png, caption=caption, filename="viper.png", reply_parameters=reply),
+                raise_final=True,
+            )
+        except (Forbidden, BadRequest) as e:  # blocked, chat gone: retrying at every restart won't help
+            raise DeliveryRefused(f"telegram refused the photo in chat {self.chat_id}: {e}") from e
+        if sent is None:
+            return False
+        for note in overflow:
+            await self.text(note)
+        return True

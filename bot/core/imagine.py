@@ -1,0 +1,204 @@
+"""/imagine use cases: submit, cancel, follow a job to its image, deliver it once, resume after a restart.
+
+`deliver` is the one loop that follows a job for every platform: it edits the status message
+through the adapter's `JobOutput` port while the job waits and paints, posts the image, and marks
+the job delivered. `resume` runs it again for every job a stopped bot left undelivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from collections.abc import Callable
+
+from bot import messages
+from bot.commands import ONBOARD_COMMAND
+from bot.core.base import CoreBase
+from bot.core.ports import DeliveryRefused, JobOutput
+from bot.core.types import Delivery, MemberRef, Submitted, Update
+from bot.queue import Progress
+from storage.store import JobRecord, Member
+from viper.contracts import jobs
+from viper.contracts.errors import InvalidArgument, JobCancelled, NotYours, ViperError
+from viper.contracts.states import JobKind, JobState
+
+log = logging.getLogger("viper.bot")
+
+
+class ImagineFlows(CoreBase):
+    def check_prompt(self, prompt: str | None) -> str:
+        prompt = " ".join((prompt or "").split())
+        if not prompt:
+            raise InvalidArgument("the prompt is empty", argument="prompt")
+        limit = self.settings.bot.max_prompt_chars
+        if len(prompt) > limit:
+            raise InvalidArgument(f"the prompt is {len(prompt)} characters; the limit is {limit}", argument="prompt")
+        return prompt
+
+    async def submit_imagine(
+        self, who: MemberRef, prompt: str | None, chat_ref: dict | None = None, *, seed: int | None = None
+    ) -> Submitted:
+        """Validate, record (before queueing, so a restart can resume delivery) and queue an /imagine."""
+        prompt = self.check_prompt(prompt)
+        member = await self.member(who)
+        busy = [j for j in await self.store.undelivered_jobs(who.platform)
+                if j.member_id == member.id and j.kind == JobKind.GENERATE and j.status == JobState.QUEUED]
+        if len(busy) >= self.settings.bot.max_queued_per_member:
+            raise InvalidArgument(
+                f"you already have {len(busy)} images on the way; wait for one to arrive first", argument="queue"
+            )
+        profile = await self.store.profile(member.id)
+        if profile is None and self.settings.bot.require_profile:
+            raise InvalidArgument("you have no taste profile yet", argument="profile")
+        request = jobs.GenerateRequest(
+            prompt=prompt,
+            liked=profile.liked if profile else [],
+            disliked=profile.disliked if profile else [],
+            seed=seed if seed is not None else secrets.randbelow(2**31),
+        )
+        job_id = await self._record_and_enqueue(
+            member, JobKind.GENERATE, who.platform, chat_ref or {}, prompt, jobs.GENERATE_JOB, jobs.to_dict(request)
+        )
+        position = await self.queue.position(job_id)
+        alive = await self.queue.workers_alive()
+        personalised = bool(profile and (profile.liked or profile.disliked))
+        text = messages.queued(position, alive, personalised, ONBOARD_COMMAND.get(who.platform, "/start"))
+        return Submitted(job_id, position, alive, personalised, request, text)
+
+    async def _record_and_enqueue(
+        self, member: Member, kind: JobKind, platform: str, chat_ref: dict, prompt: str, function: str, payload: dict
+    ) -> str:
+        job_id = f"{kind}-{member.id}-{int(time.time() * 1000)}-{secrets.token_hex(3)}"
+        await self.store.record_job(JobRecord(job_id, member.id, kind, platform, chat_ref, prompt, JobState.QUEUED))
+        try:
+            await self.queue.enqueue(function, payload, job_id=job_id)
+        except ViperError as e:
+            await self.store.update_job(job_id, JobState.FAILED, error=e.message)
+            raise
+        return job_id
+
+    async def follow(self, job_id: str, on_update: Callable | None = None) -> Delivery:
+        """Wait for a generation job, reporting queue position and steps; returns what to post."""
+
+        async def relay(status: str, progress: Progress | None, position: int | None) -> None:
+            if on_update is not None:
+                # arq keeps a running job in its queue until it ends: that is no place in line.
+                place = position if status == "queued" else None
+                step, total = (progress.step, progress.total) if progress else (None, None)
+                await on_update(Update(status, place, step, total))
+
+        try:
+            raw = await self.queue.wait(
+                job_id, timeout=self.settings.bot.job_timeout_s, on_update=relay,
+                update_interval=self.settings.bot.progress_interval_s,
+            )
+        except JobCancelled as e:
+            await self.store.update_job(job_id, JobState.CANCELLED, error=e.message)
+            raise
+        except ViperError as e:
+            await self.store.update_job(job_id, JobState.FAILED, error=e.message)
+            raise
+        await self.store.update_job(job_id, JobState.DONE)
+        result = jobs.from_dict(jobs.GenerateResult, raw)
+        record = await self.store.job(job_id)
+        return Delivery(job_id, result, self.caption(record.prompt if record else "", result), self.result_notes(result))
+
+    async def deliver(
+        self, job_id: str, out: JobOutput, *, shown: str = "", footer: str = "", queued_at: int | None = None
+    ) -> bool:
+        """Follow a job to its image and post it through `out`; True once it is delivered.
+
+        `shown` is what the status message says now (an edit that changes nothing is skipped);
+        `footer` stays under every progress line; `queued_at` is the queue position already announced.
+        """
+        last = shown
+
+        async def on_update(update: Update) -> None:
+            nonlocal last
+            if update.status == "queued" and queued_at is not None and update.position == queued_at:
+                return
+            text = messages.progress(update.step, update.total, update.position) + footer
+            if text != last and await out.status(text):
+                last = text
+
+        try:
+            delivery = await self.follow(job_id, on_update)
+        except ViperError as e:
+            log.info("job %s ended without an image: %s", job_id, e.message)
+            text = messages.friendly(e)
+            if not await out.status(text, final=True):
+                await out.text(text)
+            return False
+        try:
+            if not await out.image(delivery):
+                return False  # a passing failure: the record stays 'done' and the next start retries
+        except DeliveryRefused as e:
+            log.warning("cannot deliver job %s: %s", job_id, e)
+            await self.store.update_job(job_id, JobState.FAILED, error=f"the platform refused the image: {e}")
+            return False
+        await self.delivered(job_id)
+        await out.status(out.done_line, final=True)
+        return True
+
+    async def resume(self, platform: str, output_for: Callable[[JobRecord], JobOutput | None], spawn: Callable) -> int:
+        """Follow again every `platform` job whose image never reached its member; returns how many.
+
+        `output_for` builds the port for a job's stored chat reference (None: nowhere to deliver);
+        `spawn` runs a coroutine in the background.
+        """
+        pending = await self.pending_deliveries(platform)
+        for job in pending:
+            out = output_for(job)
+            if out is None:
+                await self.store.update_job(job.id, JobState.FAILED, error="no chat to deliver to")
+                continue
+            spawn(self._resume_one(job, out), f"viper-resume-{job.id}")
+        if pending:
+            log.info("resuming delivery of %d image(s) on %s", len(pending), platform)
+        return len(pending)
+
+    async def _resume_one(self, job: JobRecord, out: JobOutput) -> None:
+        # We don't know what the status message says now; this line differs from any progress text.
+        if not await out.status(messages.RESUMED_LINE):
+            await out.new_status(messages.RESUMED_LINE)
+        await self.deliver(job.id, out, shown=messages.RESUMED_LINE)
+
+    async def cancel_image(self, who: MemberRef, job_id: str) -> bool:
+        """Stop one of the member's own /imagine jobs: dropped if still queued, stopped at the next step
+        if running. False when it has already ended (the image is on its way or failed). Whoever follows
+        the job then sees it end with JobCancelled."""
+        record = await self.store.job(job_id)
+        member = await self.known_member(who)
+        if record is None or member is None or record.member_id != member.id or record.kind != JobKind.GENERATE:
+            raise NotYours("that image isn't one of yours", argument="job")
+        if record.status != JobState.QUEUED:
+            return False
+        await self.queue.cancel(job_id)
+        return True
+
+    async def delivered(self, job_id: str) -> None:
+        await self.store.update_job(job_id, JobState.DELIVERED)
+
+    async def set_chat_ref(self, job_id: str, chat_ref: dict) -> None:
+        """Remember where a job's status message lives (so a restarted bot can edit it); the keys
+        given replace those stored, the others are kept."""
+        record = await self.store.job(job_id)
+        if record is not None:
+            await self.store.update_job(job_id, record.status, chat_ref={**record.chat_ref, **chat_ref})
+
+    async def pending_deliveries(self, platform: str) -> list[JobRecord]:
+        """Generation jobs of `platform` whose images never reached the member (resume after restart)."""
+        return [j for j in await self.store.undelivered_jobs(platform) if j.kind == JobKind.GENERATE]
+
+    def caption(self, prompt: str, result: jobs.GenerateResult) -> str:
+        personalised = bool(result.liked_used or result.disliked_used)
+        return messages.caption(prompt, personalised, result.seed, result.width, result.height, result.steps)
+
+    def result_notes(self, result: jobs.GenerateResult) -> list[str]:
+        notes = []
+        if result.is_tiny:
+            notes.append(messages.TINY_MODEL_NOTE)
+        if result.prompt_truncated:
+            notes.append(messages.PROMPT_CUT_NOTE)
+        return notes
