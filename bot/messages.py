@@ -319,7 +319,7 @@ def ask_forget(stored: list[str]) -> str:
 
 FORGET_YES = "Yes, delete everything"
 FORGET_NO = "Keep my data"
-FORGET_KEPT = "Kept: nothing was deleted."
+FORGET_KEPT = "Kept: nothing was deleted; your data stays as it was."
 NOTHING_LEFT = "There was nothing left to delete."
 
 

@@ -30,7 +30,7 @@ from discord.gateway import DiscordWebSocket
 from PIL import Image
 
 from bot import messages
-from bot.adapters.discord_adapter import configure_api_base, modal_values, run_discord
+from bot.adapters.discord import configure_api_base, modal_values, run_discord
 from bot.core import MemberRef
 from tests.emulators.discord_api import (
     CHANNEL_MESSAGE,

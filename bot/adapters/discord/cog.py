@@ -1,0 +1,241 @@
+"""The slash commands and what their components do, as one discord.py cog (commands and behaviour together).
+
+Names, descriptions and arguments come from the command catalogue (`bot.commands`); every decision
+is the core's. Answers are private (ephemeral) except the image, which is posted in the channel.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot import messages
+from bot.adapters.discord import components as ui
+from bot.adapters.discord.port import MESSAGE_LIMIT, DiscordJobOutput, chat_ref
+from bot.commands import DISCORD, ONBOARD_COMMAND, command
+from bot.core import MemberRef, PagerView, ViperBot
+from viper.contracts.errors import ViperError
+
+log = logging.getLogger("viper.discord")
+
+ONBOARD = ONBOARD_COMMAND[DISCORD]
+
+
+def slash(name: str):
+    """`app_commands.command` with the catalogue's name, description and argument description."""
+    entry = command(name)
+
+    def decorate(callback):
+        if entry.argument is not None:
+            callback = app_commands.describe(**{entry.argument.name: entry.argument.description})(callback)
+        return app_commands.command(name=entry.name, description=entry.description[:100])(callback)
+
+    return decorate
+
+
+def who_of(interaction: discord.Interaction) -> MemberRef:
+    return MemberRef(DISCORD, str(interaction.user.id), interaction.user.display_name)
+
+
+async def reply(interaction: discord.Interaction, text: str, **kwargs: Any) -> None:
+    """Answer privately whether or not the interaction was already acknowledged."""
+    text = messages.fit(text, MESSAGE_LIMIT)
+    if interaction.response.is_done():
+        await interaction.followup.send(text, ephemeral=True, **kwargs)
+    else:
+        await interaction.response.send_message(text, ephemeral=True, **kwargs)
+
+
+async def reply_error(interaction: discord.Interaction, err: BaseException) -> None:
+    """Tell the member what went wrong in a sentence they can act on; never raise."""
+    if isinstance(err, ViperError):
+        log.info("member %s: %s", interaction.user.id, err.message)
+    else:
+        log.error("interaction %s failed", interaction.id, exc_info=err)
+    try:
+        await reply(interaction, messages.friendly(err))
+    except discord.HTTPException:
+        log.warning("could not tell member %s about an error", interaction.user.id, exc_info=True)
+
+
+class ViperCog(commands.Cog):
+    def __init__(self, client: commands.Bot, core: ViperBot):
+        self.client, self.core = client, core
+        # Comment modals open in this process (their `Modal` objects answer them). Any other comment
+        # modal was opened by an earlier run of the bot, or timed out, and `on_interaction` answers it.
+        self.open_modals: set[str] = set()
+        self.nonce, self.serial = secrets.token_hex(3), 0
+
+    # -- slash commands -------------------------------------------------------------------------
+
+    @slash("onboard")
+    async def onboard(self, interaction: discord.Interaction) -> None:
+        """Open the pager where the member left it (the core refuses while their profile is being built)."""
+        who = who_of(interaction)
+        status = await self.core.start_onboarding(who)
+        shown = await self.core.pager(who, header=await self.core.intro(who, status))
+        await interaction.response.send_message(ephemeral=True, **self._pager(shown))
+
+    @slash("imagine")
+    async def imagine(self, interaction: discord.Interaction, prompt: str) -> None:
+        # Generation takes longer than the 3 s Discord allows for a first answer: acknowledge now.
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        ref = chat_ref(interaction)
+        submitted = await self.core.submit_imagine(who_of(interaction), prompt, ref)
+        cancel = ui.cancel_view(submitted.job_id) or discord.utils.MISSING
+        status = await interaction.followup.send(messages.fit(submitted.text, MESSAGE_LIMIT), ephemeral=True,
+                                                 wait=True, view=cancel)
+        ref["status_message_id"] = str(status.id)
+        await self.core.set_chat_ref(submitted.job_id, ref)
+        work = self.core.deliver(submitted.job_id, DiscordJobOutput(self.client, ref), shown=submitted.text)
+        self.client.tasks.spawn(work, f"viper-deliver-{submitted.job_id}")
+
+    @slash("profile")
+    async def profile(self, interaction: discord.Interaction) -> None:
+        who = who_of(interaction)
+        profile = await self.core.profile(who)
+        if profile is not None:
+            return await interaction.response.send_message(ephemeral=True, **self._review(interaction, profile))
+        text = messages.format_profile(None, ONBOARD)
+        count = await self.core.comment_count(who)
+        if count:
+            text += "\n" + messages.comments_so_far(count, self.core.min_comments, DISCORD)
+        await reply(interaction, text)
+
+    @slash("like")
+    async def like(self, interaction: discord.Interaction, features: str) -> None:
+        await self._add_taste(interaction, features, liked=True)
+
+    @slash("dislike")
+    async def dislike(self, interaction: discord.Interaction, features: str) -> None:
+        await self._add_taste(interaction, features, liked=False)
+
+    async def _add_taste(self, interaction: discord.Interaction, features: str, *, liked: bool) -> None:
+        profile, added = await self.core.add_taste(who_of(interaction), features, liked=liked)
+        await reply(interaction, messages.taste_added(added, liked) + "\n\n" + messages.format_profile(profile, ONBOARD))
+
+    @slash("forget")
+    async def forget(self, interaction: discord.Interaction) -> None:
+        stored = await self.core.stored_about(who_of(interaction))
+        if stored is None:
+            return await reply(interaction, messages.NOTHING_STORED)
+        await reply(interaction, messages.ask_forget(stored), view=ui.confirm_view("forget", interaction.user.id))
+
+    @slash("help")
+    async def help(self, interaction: discord.Interaction) -> None:
+        await reply(interaction, messages.help_text(DISCORD, self.core.min_comments))
+
+    async def cog_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        await reply_error(interaction, getattr(error, "original", error))
+
+    # -- components ---------------------------------------------------------------------------------
+
+    async def route(self, interaction: discord.Interaction, route: str, args: list[str], values: list[str]) -> None:
+        """A press of a `viper:` component; domain errors become friendly private answers."""
+        try:
+            who = who_of(interaction)
+            if route in ui.OWNED:
+                self.core.check_owner(who, args[-1] if args else None)
+            await getattr(self, f"on_{route}")(interaction, who, args, values)
+        except Exception as err:  # noqa: BLE001 - every failure is answered, and logged by reply_error
+            await reply_error(interaction, err)
+
+    def _pager(self, shown: PagerView) -> dict[str, Any]:
+        path = Path(shown.image.path)
+        file = discord.File(path, filename=f"gallery-{shown.number}{path.suffix or '.png'}",
+                            description=shown.image.prompt[:1000] or None)
+        view = ui.pager_view(shown.image.id, shown.number, shown.total, shown.earlier is not None, shown.can_finish)
+        return {"content": messages.fit(shown.caption, MESSAGE_LIMIT), "file": file, "view": view}
+
+    async def _replace(self, interaction: discord.Interaction, shown: dict[str, Any]) -> None:
+        if interaction.message is not None:
+            await interaction.response.edit_message(content=shown["content"], attachments=[shown["file"]], view=shown["view"])
+        else:  # a modal opened from a slash command has no message to update
+            await interaction.response.send_message(ephemeral=True, **shown)
+
+    async def on_nav(self, interaction: discord.Interaction, who: MemberRef, args: list[str], values) -> None:
+        await self._replace(interaction, self._pager(await self.core.pager(who, int(args[0]))))
+
+    async def on_skip(self, interaction: discord.Interaction, who: MemberRef, args: list[str], values) -> None:
+        await self._replace(interaction, self._pager(await self.core.pager(who, skip_from=int(args[0]))))
+
+    async def on_comment(self, interaction: discord.Interaction, who: MemberRef, args: list[str], values) -> None:
+        image_id = args[0] if args else ""
+        if self.core.gallery.get(image_id) is None:
+            raise ViperError(f"that gallery image is no longer available; run {ONBOARD} again")
+        await self.core.check_can_comment(who)  # one onboarding at a time: not while the profile is built
+        self.serial = self.serial % 999_999 + 1  # keeps the custom_id within 100 characters
+        custom_id = f"{ui.MODAL_PREFIX}{self.nonce}:{self.serial}:{image_id}"
+        earlier = (await self.core.comments(who)).get(image_id)
+        modal = ui.CommentModal(self, custom_id, image_id, self.core.image_number(image_id),
+                                self.core.settings.bot.max_comment_chars, earlier)
+        self.open_modals.add(custom_id)
+        try:
+            await interaction.response.send_modal(modal)
+        except BaseException:
+            self.open_modals.discard(custom_id)
+            modal.stop()
+            raise
+
+    async def submit_comment(self, interaction: discord.Interaction, image_id: str, text: str | None) -> None:
+        """Store the comment, acknowledge it and move the pager to the next image not commented on yet."""
+        try:
+            shown = await self.core.comment_and_move_on(who_of(interaction), image_id, text)
+            await self._replace(interaction, self._pager(shown))
+        except Exception as err:  # noqa: BLE001 - answered, and logged by reply_error
+            await reply_error(interaction, err)
+
+    async def on_done(self, interaction: discord.Interaction, who: MemberRef, args: list[str], values) -> None:
+        await interaction.response.defer(thinking=True, ephemeral=True)
+        profile = await self.core.finish_onboarding(who, chat_ref(interaction))
+        await interaction.followup.send(ephemeral=True, **self._review(interaction, profile, messages.LEARNED))
+
+    def _review(self, interaction: discord.Interaction, profile, header: str = "") -> dict[str, Any]:
+        text = messages.format_profile(profile, ONBOARD)
+        if profile is None:
+            return {"content": messages.fit("\n".join(p for p in (header, text) if p), MESSAGE_LIMIT), "view": None}
+        text += "\n\n" + messages.profile_hint(DISCORD)
+        content = messages.fit("\n".join(p for p in (header, text) if p), MESSAGE_LIMIT)
+        return {"content": content, "view": ui.review_view(interaction.user.id, profile)}
+
+    async def on_profile(self, interaction: discord.Interaction, who: MemberRef, args: list[str], values) -> None:
+        action = args[0] if args else ""
+        if action == "remove":
+            feature = values[0] if values else ""
+            profile = await self.core.remove_feature(who, feature)
+            return await interaction.response.edit_message(**self._review(interaction, profile, messages.removed(feature) + "."))
+        if action == "redo":
+            question = messages.ask_redo(await self.core.comment_count(who), DISCORD)
+            return await interaction.response.edit_message(content=question, view=ui.confirm_view("redo", interaction.user.id))
+        profile = await self.core.profile(who)
+        text = messages.format_profile(profile, ONBOARD)
+        if profile is not None:
+            text += "\n\n" + messages.accepted(DISCORD)
+        await interaction.response.edit_message(content=messages.fit(text, MESSAGE_LIMIT), view=None)
+
+    async def on_redo(self, interaction: discord.Interaction, who: MemberRef, args: list[str], values) -> None:
+        if args[0] != "yes":
+            shown = self._review(interaction, await self.core.profile(who), messages.redo_declined(0, DISCORD))
+            return await interaction.response.edit_message(**shown)
+        status = await self.core.redo_onboarding(who)
+        header = messages.STARTED_OVER + "\n" + messages.intro(status.comments, status.needed, False, DISCORD)
+        await self._replace(interaction, self._pager(await self.core.pager(who, 1, header=header)))
+
+    async def on_forget(self, interaction: discord.Interaction, who: MemberRef, args: list[str], values) -> None:
+        if args[0] != "yes":
+            return await interaction.response.edit_message(content=messages.FORGET_KEPT, view=None)
+        stored = await self.core.stored_about(who)
+        if stored is None or not await self.core.forget(who):
+            return await interaction.response.edit_message(content=messages.NOTHING_LEFT, view=None)
+        text = messages.fit(messages.forgotten(stored, DISCORD), MESSAGE_LIMIT)
+        await interaction.response.edit_message(content=text, view=None)
+
+    async def on_ic(self, interaction: discord.Interaction, who: MemberRef, args: list[str], values) -> None:
+        """The Cancel button: the job is dropped or stopped, and its delivery task edits the status."""
+        await reply(interaction, messages.cancel_answer(await self.core.cancel_image(who, args[0] if args else "")))

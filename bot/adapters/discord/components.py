@@ -1,0 +1,142 @@
+"""Buttons and select menus that keep working across restarts, and the comment modal.
+
+Every component is a `Routed` dynamic item whose `custom_id` carries its state:
+`viper:comment:<image_id>`, `viper:skip:<number>`, `viper:nav:<number>`, `viper:done`,
+`viper:profile:<ok|redo|remove>:<owner>`, `viper:<redo|forget>:<yes|no>:<owner>`, `viper:ic:<job_id>`.
+A press is routed to the cog method of the same name; those whose last part is an owner's user id
+are refused (by the core) to anybody else.
+"""
+
+from __future__ import annotations
+
+import re
+
+import discord
+
+from bot import messages
+from bot.commands import DISCORD
+from storage.store import Profile
+
+COMMENT_INPUT_ID = "comment"
+MODAL_PREFIX = "viper:comment-modal:"
+MODAL_ID = re.compile(re.escape(MODAL_PREFIX) + r"(?P<nonce>[0-9a-f]+):(?P<serial>[0-9]+):(?P<image_id>[A-Za-z0-9_.-]+)")
+OWNED = ("profile", "redo", "forget")
+# A select menu holds at most 25 options, and an option's value at most 100 characters.
+SELECT_OPTIONS_MAX = 25
+OPTION_VALUE_MAX = 100
+
+
+class Routed(discord.ui.DynamicItem[discord.ui.Item],
+             template=r"viper:(?P<route>comment|skip|nav|done|profile|redo|forget|ic)(?::(?P<args>[A-Za-z0-9_.:-]+))?"):
+    """Any of the bot's components; `ViperCog.route` runs what a press of it means."""
+
+    def __init__(self, item: discord.ui.Item):
+        super().__init__(item, row=getattr(item, "row", None))
+
+    @classmethod
+    async def from_custom_id(cls, interaction: discord.Interaction, item: discord.ui.Item, match: re.Match[str], /):
+        if isinstance(item, discord.ui.Select):
+            return cls(discord.ui.Select(custom_id=item.custom_id, options=list(getattr(item, "options", None) or [])))
+        return cls(discord.ui.Button(custom_id=item.custom_id, label=getattr(item, "label", None) or "-"))
+
+    async def callback(self, interaction: discord.Interaction) -> None:
+        match = self.__discord_ui_compiled_template__.fullmatch(self.custom_id)
+        route, args = match["route"], (match["args"] or "").split(":")
+        values = list(self.item.values) if isinstance(self.item, discord.ui.Select) else []
+        await interaction.client.get_cog("ViperCog").route(interaction, route, [a for a in args if a], values)
+
+
+def button(custom_id: str, label: str, style=discord.ButtonStyle.secondary, emoji: str | None = None,
+           disabled: bool = False, row: int | None = None) -> Routed:
+    return Routed(discord.ui.Button(custom_id=custom_id, label=label, style=style, emoji=emoji, disabled=disabled, row=row))
+
+
+def view(*items: discord.ui.Item) -> discord.ui.View:
+    shown = discord.ui.View(timeout=None)
+    for item in items:
+        shown.add_item(item)
+    return shown
+
+
+def pager_view(image_id: str, number: int, total: int, commented: bool, can_finish: bool) -> discord.ui.View:
+    """Comment (Edit comment once written), Skip, Previous, Next and Done under one gallery image."""
+    items = [button(f"viper:comment:{image_id}", "Edit comment" if commented else "Comment",
+                    discord.ButtonStyle.primary, "✏️" if commented else "💬")]
+    if total > 1:
+        items.append(button(f"viper:skip:{number}", "Skip", emoji="⏭️"))
+        previous, following = (number - 2) % total + 1, number % total + 1
+        if previous != following:
+            items.append(button(f"viper:nav:{previous}", "Previous"))
+        items.append(button(f"viper:nav:{following}", "Next"))
+    items.append(button("viper:done", "Done", discord.ButtonStyle.success, disabled=not can_finish))
+    return view(*items)
+
+
+def review_view(owner: int, profile: Profile) -> discord.ui.View:
+    """Looks good, a select menu that removes one feature, and Redo onboarding."""
+    options: dict[str, discord.SelectOption] = {}
+    for emoji, kind, features in (("👍", "liked", profile.liked), ("👎", "disliked", profile.disliked)):
+        for feature in features:
+            if feature not in options and 0 < len(feature) <= OPTION_VALUE_MAX:
+                options[feature] = discord.SelectOption(label=feature, value=feature, emoji=emoji,
+                                                        description=f"Remove from {kind}")
+    items = []
+    if options:
+        items.append(Routed(discord.ui.Select(
+            custom_id=f"viper:profile:remove:{owner}", placeholder="Remove a feature that isn't you…",
+            min_values=1, max_values=1, options=list(options.values())[:SELECT_OPTIONS_MAX], row=0)))
+    items.append(button(f"viper:profile:ok:{owner}", "Looks good", discord.ButtonStyle.success, "✅", row=1))
+    items.append(button(f"viper:profile:redo:{owner}", "Redo onboarding", emoji="🔁", row=1))
+    return view(*items)
+
+
+def confirm_view(action: str, owner: int) -> discord.ui.View:
+    """Yes / no before deleting data (redoing onboarding, forgetting the member)."""
+    yes = messages.REDO_YES[DISCORD] if action == "redo" else messages.FORGET_YES
+    no = messages.REDO_NO[DISCORD] if action == "redo" else messages.FORGET_NO
+    return view(button(f"viper:{action}:yes:{owner}", yes, discord.ButtonStyle.danger),
+                button(f"viper:{action}:no:{owner}", no))
+
+
+def cancel_view(job_id: str) -> discord.ui.View | None:
+    """The ✖ Cancel button under an /imagine status (None when the job id would not fit a custom_id)."""
+    custom_id = f"viper:ic:{job_id}"
+    return view(button(custom_id, "Cancel", emoji="✖️")) if len(custom_id) <= 100 else None
+
+
+class CommentModal(discord.ui.Modal):
+    """A paragraph field for one comment; the answer goes to `ViperCog.submit_comment`."""
+
+    def __init__(self, cog, custom_id: str, image_id: str, number: int | None, max_chars: int, earlier: str | None):
+        super().__init__(title=f"Your comment on image {number}" if number else "Your comment",
+                         timeout=30 * 60, custom_id=custom_id)
+        self.cog, self.image_id = cog, image_id
+        self.comment = discord.ui.TextInput(
+            label="What do you love or dislike, and why?", style=discord.TextStyle.paragraph,
+            custom_id=COMMENT_INPUT_ID, placeholder="e.g. love the teal and the flowing lines; the yellow feels harsh",
+            max_length=max_chars, required=True,
+            default=earlier[:max_chars] if earlier else None,  # editing replaces the earlier comment
+        )
+        self.add_item(self.comment)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        try:
+            await self.cog.submit_comment(interaction, self.image_id, self.comment.value)
+        finally:
+            self.cog.open_modals.discard(self.custom_id)
+
+    async def on_timeout(self) -> None:
+        # A late answer is still accepted: `ViperDiscordBot.on_interaction` answers unknown modals.
+        self.cog.open_modals.discard(self.custom_id)
+
+
+def modal_values(components: list[dict]) -> dict[str, str]:
+    """custom_id -> value of every text input in a modal submit payload (action rows or labels)."""
+    found: dict[str, str] = {}
+    for component in components or []:
+        if component.get("type") == 4 and "custom_id" in component:
+            found[component["custom_id"]] = component.get("value") or ""
+        found.update(modal_values(component.get("components") or []))
+        if isinstance(component.get("component"), dict):
+            found.update(modal_values([component["component"]]))
+    return found

@@ -1,0 +1,106 @@
+"""The `JobOutput` of one Discord /imagine: the interaction webhook while its token lives, the channel after."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from typing import Any
+
+import discord
+
+from bot import messages
+from bot.commands import DISCORD
+from bot.core.types import Delivery
+
+log = logging.getLogger("viper.discord")
+
+MESSAGE_LIMIT = 2000
+# Discord accepts follow-ups and edits through an interaction token for 15 minutes; keep a margin.
+TOKEN_LIFETIME_S = 15 * 60 - 30
+
+
+def chat_ref(interaction: discord.Interaction) -> dict[str, Any]:
+    """What a restarted bot needs to reach the member again."""
+    return {
+        "application_id": str(interaction.application_id), "interaction_id": str(interaction.id),
+        "token": interaction.token, "issued_at": time.time(),
+        "channel_id": str(interaction.channel_id) if interaction.channel_id else None,
+        "guild_id": str(interaction.guild_id) if interaction.guild_id else None,
+        "user_id": str(interaction.user.id),
+    }
+
+
+class DiscordJobOutput:
+    done_line = messages.DONE_LINE[DISCORD]
+
+    def __init__(self, client: discord.Client, ref: dict[str, Any]):
+        self.client, self.ref = client, ref
+        self.hook = self._webhook()
+        self.status_id = int(ref["status_message_id"]) if ref.get("status_message_id") else None
+
+    def _webhook(self) -> discord.Webhook | None:
+        """The interaction's webhook while its token is still accepted by Discord."""
+        ref = self.ref
+        if not ref.get("token") or not ref.get("application_id"):
+            return None
+        if time.time() - float(ref.get("issued_at", 0)) > TOKEN_LIFETIME_S:
+            return None
+        return discord.Webhook.partial(int(ref["application_id"]), ref["token"], client=self.client)
+
+    async def status(self, text: str, *, final: bool = False) -> bool:
+        if self.hook is None or self.status_id is None:
+            return False
+        try:
+            # Progress edits leave the Cancel button alone; the final one takes it away.
+            extra: dict[str, Any] = {"view": None} if final else {}
+            await self.hook.edit_message(self.status_id, content=messages.fit(text, MESSAGE_LIMIT), **extra)
+            return True
+        except discord.HTTPException as e:
+            log.info("cannot edit a status message any more: %s", e)
+            self.hook = None
+            return False
+
+    async def new_status(self, text: str) -> bool:
+        return False  # a status message lives only as long as its interaction; the image still comes
+
+    async def text(self, text: str) -> None:
+        await self._in_channel(text, None)
+
+    async def image(self, delivery: Delivery) -> bool:
+        caption = messages.fit("\n".join([delivery.caption, *delivery.notes]), MESSAGE_LIMIT)
+
+        def png() -> discord.File:
+            return discord.File(io.BytesIO(delivery.result.png), filename=f"viper-{delivery.result.seed}.png",
+                                description=caption[:1000])
+
+        try:
+            if self.hook is not None:
+                try:
+                    await self.hook.send(caption, file=png(), wait=True)
+                    return True
+                except (discord.NotFound, discord.Forbidden) as e:
+                    log.info("the interaction token of job %s is no longer valid (%s)", delivery.job_id, e)
+                except discord.HTTPException as e:
+                    if e.status != 401:
+                        raise
+                    log.info("the interaction token of job %s expired", delivery.job_id)
+            await self._in_channel(caption, png())
+            return True
+        except discord.HTTPException:
+            log.exception("delivering job %s failed; it is retried at the next start", delivery.job_id)
+            return False
+
+    async def _in_channel(self, text: str, file: discord.File | None) -> None:
+        """Post in the member's channel, mentioning them (used once the interaction token is gone)."""
+        ref = self.ref
+        if not ref.get("channel_id"):
+            log.warning("a job has no channel to post in")
+            return
+        guild = int(ref["guild_id"]) if ref.get("guild_id") else None
+        channel = self.client.get_partial_messageable(int(ref["channel_id"]), guild_id=guild)
+        mention = f"<@{ref['user_id']}> " if ref.get("user_id") else ""
+        kwargs: dict[str, Any] = {"allowed_mentions": discord.AllowedMentions(everyone=False, roles=False, users=True)}
+        if file is not None:
+            kwargs["file"] = file
+        await channel.send(messages.fit(mention + text, MESSAGE_LIMIT), **kwargs)
