@@ -19,7 +19,10 @@ install: $(VENV)/.installed
 up: $(VENV)/.installed
 	$(VENV)/bin/viper up
 
+# Lint (ruff), the layers (import-linter, contracts in pyproject.toml), then every test.
 test: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/python -m pytest -q
 
 clean:

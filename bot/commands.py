@@ -63,12 +63,12 @@ CATALOGUE: tuple[Command, ...] = (
 ONBOARD_COMMAND = {TELEGRAM: "/start", DISCORD: "/onboard", "cli": "viper"}
 
 
-def for_platform(platform: str, catalogue: tuple[Command, ...] = CATALOGUE) -> list[Command]:
-    return [command for command in catalogue if platform in command.platforms]
+def for_platform(platform: str) -> list[Command]:
+    return [command for command in CATALOGUE if platform in command.platforms]
 
 
-def command(name: str, catalogue: tuple[Command, ...] = CATALOGUE) -> Command:
-    for entry in catalogue:
+def command(name: str) -> Command:
+    for entry in CATALOGUE:
         if entry.name == name:
             return entry
     raise KeyError(name)
