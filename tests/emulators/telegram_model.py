@@ -1,0 +1,115 @@
+"""What the Telegram emulator reads, records and refuses with: limits, recorded calls, stored files."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+JSON_FIELDS = {
+    "media", "reply_markup", "commands", "reply_parameters", "entities", "caption_entities",
+    "allowed_updates", "scope", "link_preview_options",
+}
+INT_FIELDS = {
+    "chat_id", "message_id", "offset", "limit", "timeout", "reply_to_message_id", "message_thread_id",
+    "from_chat_id", "user_id", "cache_time",
+}
+BOOL_FIELDS = {
+    "disable_notification", "protect_content", "allow_sending_without_reply", "drop_pending_updates",
+    "has_spoiler", "show_alert", "show_caption_above_media",
+}
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+CALLBACK_DATA_LIMIT = 64  # bytes
+CALLBACK_ANSWER_LIMIT = 200  # characters of an answerCallbackQuery text
+BUTTONS_LIMIT = 100  # buttons in one inline keyboard
+BAD_BUTTON = "Bad Request: can't parse inline keyboard button"
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup are "
+    "exactly the same as a current content and reply markup of the message"
+)
+
+
+class ApiError(Exception):
+    """A refusal, answered as Telegram does: `{"ok": false, "error_code": ..., "description": ...}`."""
+
+    def __init__(self, code: int, description: str, parameters: dict | None = None):
+        super().__init__(description)
+        self.code = code
+        self.description = description
+        self.parameters = parameters
+
+
+@dataclass
+class ApiCall:
+    """One request the bot made, as the emulator understood it."""
+
+    method: str
+    params: dict[str, Any]
+    files: dict[str, bytes] = field(default_factory=dict)
+    at: float = field(default_factory=time.monotonic)
+    ok: bool = True
+    result: Any = None
+    error: str | None = None
+
+    @property
+    def chat_id(self) -> Any:
+        return self.params.get("chat_id")
+
+    @property
+    def text(self) -> str:
+        """The message text or photo caption (empty when the call has neither)."""
+        return str(self.params.get("text") or self.params.get("caption") or "")
+
+    @property
+    def buttons(self) -> list[dict]:
+        """The inline keyboard the call sent, row after row (empty without one)."""
+        markup = self.params.get("reply_markup") or {}
+        return [button for row in markup.get("inline_keyboard", []) for button in row]
+
+    def __repr__(self) -> str:  # short enough to read in an assertion message
+        shown = {k: v for k, v in self.params.items() if k not in ("media",)}
+        extra = f" files={sorted(self.files)}" if self.files else ""
+        status = "" if self.ok else f" ERROR {self.error!r}"
+        return f"<{self.method} {shown}{extra}{status}>"
+
+
+@dataclass
+class StoredFile:
+    file_id: str
+    file_unique_id: str
+    data: bytes
+    width: int = 0
+    height: int = 0
+
+    @property
+    def path(self) -> str:
+        return f"photos/{self.file_unique_id}.png"
+
+
+def _decode(name: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    if name in JSON_FIELDS:
+        try:
+            return json.loads(value)
+        except ValueError:
+            raise ApiError(400, f"Bad Request: can't parse {name} JSON object") from None
+    if name in INT_FIELDS and value.lstrip("-").isdigit():
+        return int(value)
+    if name in BOOL_FIELDS:
+        return value.lower() in ("true", "1")
+    return value
+
+
+def _image_size(data: bytes) -> tuple[int, int]:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.verify()
+            return im.size
+    except (UnidentifiedImageError, OSError, SyntaxError):
+        raise ApiError(400, "Bad Request: IMAGE_PROCESS_FAILED") from None
