@@ -1,6 +1,6 @@
 """`viper gallery build`: render the onboarding gallery with the configured SDXL model.
 
-The procedural gallery (`viper.gallery`) lets every install onboard members with no GPU; a
+The procedural gallery (`engine.art`) lets every install onboard members with no GPU; a
 deployment with one can show pictures made by the same model that will later personalise for them,
 as the method's authors did. The prompts come from a curated list kept in the repository
 (`engine/gallery_prompts.toml`), each with the tags it aims to show.
@@ -12,7 +12,7 @@ renders the rest. The manifest's header records the model and the settings, so a
 other settings does not quietly mix two kinds of pictures in one gallery; it stops and says what
 differs, and `restart=True` starts over.
 
-Manifest shape (what `viper.gallery.load_gallery` reads)::
+Manifest shape (what `storage.gallery.load_gallery` reads)::
 
     {"generator": {"made_by": "viper gallery build", "model": ..., "refiner": false, "tiny": false,
                    "width": 1024, "height": 1024, "steps": 40, "guidance": 5.0, "seed": 0},
