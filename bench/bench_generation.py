@@ -22,8 +22,8 @@ member's whole `generate` call: encode, denoise, decode, PNG.
 
 TFLOP/s counts the UNet's FLOPs per row, measured by `torch.utils.flop_counter` on a meta-device
 copy of the UNet at the benchmark size (6.76 TFLOP for SDXL at 1024x1024), times the UNet rows the
-engine actually ran. Peak memory is `torch.cuda.max_memory_allocated` over each measurement,
-weights included.
+engine actually ran (counted by `bench.probes`, which wraps the engine's step functions for the
+run). Peak memory is `torch.cuda.max_memory_allocated` over each measurement, weights included.
 
 The JSON written to `<out>/<date>-<device>.json` holds the keys the issue names (`device`,
 `reference_s_per_image`, `ours_s_per_image_8users`, `ours_latency_s_1user`, `speedup`,
@@ -161,11 +161,11 @@ def main(argv: list[str] | None = None) -> dict:
     for count in args.members:
         row = {"members": count, "reference_members_timed": min(count, args.reference_max or count)}
         for name, run in (
-            ("reference", lambda: reference(row["reference_members_timed"])),
-            ("ours", lambda: batched(count, "fused")),
-            ("fast", lambda: batched(count, "fast")),
+            ("reference", lambda row=row: reference(row["reference_members_timed"])),
+            ("ours", lambda count=count: batched(count, "fused")),
+            ("fast", lambda count=count: batched(count, "fast")),
         ):
-            seconds, peak, unet_rows = measure(gen, run, device)
+            seconds, peak, unet_rows = measure(run, device)
             images = row["reference_members_timed"] if name == "reference" else count
             row[f"{name}_s_per_image"] = seconds / images
             row[f"{name}_images_per_s"] = images / seconds
@@ -175,9 +175,9 @@ def main(argv: list[str] | None = None) -> dict:
         print_row(row, header=len(rows) == 1)
 
     # 5. One member end to end, and the decode alone
-    latency, _, _ = measure(gen, lambda: gen.generate(requests[0], mode="fused"), device)
+    latency, _, _ = measure(lambda: gen.generate(requests[0], mode="fused"), device)
     latents = gen.generate_latents(requests[0], mode="fused")
-    decode_s, _, _ = measure(gen, lambda: gen.decode(latents), device)
+    decode_s, _, _ = measure(lambda: gen.decode(latents), device)
 
     # 6. Fast mode's numerical cost on one member: guided noise over the whole run, final pixels
     rel_error, pixel_mean, pixel_max = fast_mode_error(gen, requests[0])
@@ -248,20 +248,22 @@ def check(outcomes: list) -> list:
     return outcomes
 
 
-def measure(gen, run: Callable[[], object], device: torch.device) -> tuple[float, int | None, int]:
+def measure(run: Callable[[], object], device: torch.device) -> tuple[float, int | None, int]:
     """Seconds, peak bytes (CUDA) and UNet rows of one call of `run`, the GPU drained on both sides."""
+    from bench.probes import counting_unet_rows
+
     cuda = device.type == "cuda"
     if cuda:
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
-    rows_before = gen.unet_rows
-    started = time.perf_counter()
-    run()
-    if cuda:
-        torch.cuda.synchronize(device)
-    seconds = time.perf_counter() - started
+    with counting_unet_rows() as count:  # plain Python counting: it never waits for the GPU
+        started = time.perf_counter()
+        run()
+        if cuda:
+            torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - started
     peak = torch.cuda.max_memory_allocated(device) if cuda else None
-    return seconds, peak, gen.unet_rows - rows_before
+    return seconds, peak, count.rows
 
 
 def unet_flops_per_row(pipe, size: int) -> float:
@@ -286,12 +288,12 @@ def unet_flops_per_row(pipe, size: int) -> float:
 def fast_mode_error(gen, request) -> tuple[float, float, float]:
     """Relative error of fast mode's guided noise against exact mode's over a whole run, and the
     mean and largest absolute difference of the final 8-bit pixels, on the same seed and weights."""
+    from bench.probes import recording_guided_noise
     from engine.generation import Member
 
     def run(mode: str):
-        noise: dict[int, torch.Tensor] = {}
-        member = Member(gen.prepare(request, mode), on_noise=lambda i, n: noise.__setitem__(i, n.float()))
-        latents = check(gen.denoise_batch([member]))[0]
+        with recording_guided_noise() as noise:
+            latents = check(gen.denoise_batch([Member(gen.prepare(request, mode))]))[0]
         return torch.stack([noise[i] for i in sorted(noise)]), np.asarray(gen.decode(latents), dtype=np.int16)
 
     exact_noise, exact_pixels = run("fused")
@@ -304,24 +306,13 @@ def fast_mode_error(gen, request) -> tuple[float, float, float]:
 def check_step_loop_syncs(run: Callable[[], None]) -> str:
     """Run `run` with CUDA's sync debug mode set to error inside every denoising step (UNet calls,
     guidance, scheduler); progress callbacks stay outside. "none", or the error that a sync raised."""
-    from engine import generation
+    from bench.probes import syncs_forbidden_in_steps
 
-    original = generation._denoise_step
-
-    def checked(*args, **kwargs):
-        torch.cuda.set_sync_debug_mode("error")
-        try:
-            return original(*args, **kwargs)
-        finally:
-            torch.cuda.set_sync_debug_mode("default")
-
-    generation._denoise_step = checked
     try:
-        run()
+        with syncs_forbidden_in_steps():
+            run()
     except RuntimeError as exc:
         return f"sync found: {exc}"
-    finally:
-        generation._denoise_step = original
     return "none"
 
 

@@ -344,11 +344,11 @@ gpu = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU
 @pytest.mark.gpu
 @gpu
 def test_cuda_batch_matches_alone_and_never_syncs_inside_a_step(monkeypatch):
-    from engine import generation
+    from engine import denoising
 
     gen = load_generator("tiny", device="cuda", dtype="fp16")
     alone = [gen.generate_latents(req).float() for req in MEMBERS]
-    original = generation._denoise_step
+    original = denoising.denoise_step
 
     def strict(*args, **kwargs):
         torch.cuda.set_sync_debug_mode("error")  # any host-device sync raises
@@ -357,7 +357,7 @@ def test_cuda_batch_matches_alone_and_never_syncs_inside_a_step(monkeypatch):
         finally:
             torch.cuda.set_sync_debug_mode("default")
 
-    monkeypatch.setattr(generation, "_denoise_step", strict)
+    monkeypatch.setattr(denoising, "denoise_step", strict)
     for batched, single in zip(gen.denoise_batch(members(gen)), alone):
         assert not isinstance(batched, BaseException), batched
         torch.testing.assert_close(batched.float(), single, rtol=1e-2, atol=1e-2)
