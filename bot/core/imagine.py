@@ -15,6 +15,7 @@ from collections.abc import Callable
 from bot import messages
 from bot.commands import ONBOARD_COMMAND
 from bot.core.base import CoreBase
+from bot.core.text import visible
 from bot.core.ports import DeliveryRefused, JobOutput
 from bot.core.types import Delivery, MemberRef, Submitted, Update
 from bot.queue import Progress
@@ -28,7 +29,7 @@ log = logging.getLogger("viper.bot")
 
 class ImagineFlows(CoreBase):
     def check_prompt(self, prompt: str | None) -> str:
-        prompt = " ".join((prompt or "").split())
+        prompt = " ".join(visible(prompt).split())
         if not prompt:
             raise InvalidArgument("the prompt is empty", argument="prompt")
         limit = self.settings.bot.max_prompt_chars
@@ -147,13 +148,14 @@ class ImagineFlows(CoreBase):
         `output_for` builds the port for a job's stored chat reference (None: nowhere to deliver);
         `spawn` runs a coroutine in the background.
         """
-        pending = await self.pending_deliveries(platform)
+        pending = await self.store.undelivered_jobs(platform)
         for job in pending:
             out = output_for(job)
             if out is None:
                 await self.store.update_job(job.id, JobState.FAILED, error="no chat to deliver to")
                 continue
-            spawn(self._resume_one(job, out), f"viper-resume-{job.id}")
+            resume = self._resume_one if job.kind == JobKind.GENERATE else self._resume_extraction
+            spawn(resume(job, out), f"viper-resume-{job.id}")
         if pending:
             log.info("resuming delivery of %d image(s) on %s", len(pending), platform)
         return len(pending)
@@ -163,6 +165,15 @@ class ImagineFlows(CoreBase):
         if not await out.status(messages.RESUMED_LINE):
             await out.new_status(messages.RESUMED_LINE)
         await self.deliver(job.id, out, shown=messages.RESUMED_LINE)
+
+    async def _resume_extraction(self, job: JobRecord, out: JobOutput) -> None:
+        try:
+            profile = await self.complete_extraction(job.id, job.member_id)
+        except ViperError as e:
+            log.info("extraction %s ended without a profile: %s", job.id, e.message)
+            await out.text(messages.friendly(e))
+            return
+        await out.profile_ready(profile)
 
     async def cancel_image(self, who: MemberRef, job_id: str) -> bool:
         """Stop one of the member's own /imagine jobs: dropped if still queued, stopped at the next step

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 from bot import messages
 from bot.core.base import CoreBase
+from bot.core.text import visible
 from bot.core.types import GalleryPage, MemberRef, OnboardingStatus, PagerView, PageMarks
 from bot.commands import TELEGRAM
 from storage.gallery import GalleryImage
@@ -114,7 +115,7 @@ class OnboardingFlows(CoreBase):
     # -- comments ------------------------------------------------------------------------------
 
     def check_comment(self, text: str | None) -> str:
-        text = (text or "").strip()
+        text = visible(text, keep_newlines=True)
         if not text:
             raise InvalidArgument("the comment is empty", argument="comment")
         limit = self.settings.bot.max_comment_chars
@@ -298,22 +299,27 @@ class OnboardingFlows(CoreBase):
         except BaseException:
             await self.store.set_onboarding(member.id, OnboardingState.ACTIVE)
             raise
+        return await self.complete_extraction(job_id, member.id)
+
+    async def complete_extraction(self, job_id: str, member_id: int) -> Profile:
+        """Wait for an extraction job and save its profile; also what a restarted bot runs for an
+        extraction the last one was waiting for."""
         try:
             raw = await self.queue.wait(job_id, timeout=self.settings.bot.job_timeout_s)
         except ViperError as e:
             async with self.store.transaction():
                 await self.store.update_job(job_id, JobState.FAILED, error=e.message)
-                await self.store.set_onboarding(member.id, OnboardingState.ACTIVE)
+                await self.store.set_onboarding(member_id, OnboardingState.ACTIVE)
             raise
         result = jobs.from_dict(jobs.ExtractResult, raw)
-        if await self.known_member(who) is None:
+        if await self.store.job(job_id) is None:
             # The member ran /forget while their profile was being built: keep nothing.
             raise InvalidArgument("your data was deleted while the profile was being built", argument="profile")
         async with self.store.transaction():
-            await self.store.save_profile(member.id, result.liked, result.disliked, result.backend, result.backend_version)
-            await self.store.set_onboarding(member.id, OnboardingState.DONE)
+            await self.store.save_profile(member_id, result.liked, result.disliked, result.backend, result.backend_version)
+            await self.store.set_onboarding(member_id, OnboardingState.DONE)
             await self.store.update_job(job_id, JobState.DELIVERED)
-        return await self.store.profile(member.id)
+        return await self.store.profile(member_id)
 
     def _comment_payload(self, image_id: str | None, text: str) -> jobs.Comment:
         image = self.gallery.get(image_id) if image_id else None

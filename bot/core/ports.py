@@ -1,8 +1,8 @@
 """The output port: what the core needs from a chat platform to follow a job and deliver it.
 
 Each adapter implements `JobOutput` for one job's chat (a Telegram chat and status message, a
-Discord interaction webhook or channel). The core decides what to say and when; the port only
-says it. Methods return False (or raise `DeliveryRefused`) instead of raising platform errors.
+Discord interaction webhook or channel): an /imagine, or a /done whose profile is being built. The
+core decides what to say and when; the port only says it. Methods return False (or raise `DeliveryRefused`) instead of raising platform errors.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from bot.core.types import Delivery
+from storage.store import Profile
 
 
 class DeliveryRefused(Exception):
@@ -31,6 +32,9 @@ class JobOutput(Protocol):
     async def image(self, delivery: Delivery) -> bool:
         """Post the image with its caption and notes. False on a passing failure (the job stays
         undelivered and the next start retries); `DeliveryRefused` when retrying cannot help."""
+
+    async def profile_ready(self, profile: Profile) -> None:
+        """Show a profile whose extraction finished after a restart, with its review buttons."""
 
     async def text(self, text: str) -> None:
         """A plain message in the job's chat, used when the status message cannot be edited."""

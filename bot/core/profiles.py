@@ -6,6 +6,7 @@ import re
 
 from bot import messages
 from bot.core.base import CoreBase
+from bot.core.text import visible
 from bot.core.types import MemberRef
 from storage.store import Profile
 from viper.contracts.errors import InvalidArgument
@@ -42,7 +43,7 @@ class ProfileFlows(CoreBase):
         the features added, in the member's words (lower case, spaces tidied).
         """
         features = list(dict.fromkeys(
-            " ".join(part.split()).lower() for part in re.split(r"[,;\n]+", text or "") if part.strip()
+            " ".join(visible(part).split()).lower() for part in re.split(r"[,;\n]+", text or "") if visible(part)
         ))
         if not features:
             raise InvalidArgument("name at least one feature, for example: teal, flowing lines", argument="features")

@@ -101,7 +101,7 @@ class ViperCog(commands.Cog):
         who = who_of(interaction)
         profile = await self.core.profile(who)
         if profile is not None:
-            return await interaction.response.send_message(ephemeral=True, **self._review(interaction, profile))
+            return await interaction.response.send_message(ephemeral=True, **ui.review(interaction.user.id, profile))
         text = messages.format_profile(None, ONBOARD)
         count = await self.core.comment_count(who)
         if count:
@@ -194,22 +194,14 @@ class ViperCog(commands.Cog):
     async def on_done(self, interaction: discord.Interaction, who: MemberRef, args: list[str], values) -> None:
         await interaction.response.defer(thinking=True, ephemeral=True)
         profile = await self.core.finish_onboarding(who, chat_ref(interaction))
-        await interaction.followup.send(ephemeral=True, **self._review(interaction, profile, messages.LEARNED))
-
-    def _review(self, interaction: discord.Interaction, profile, header: str = "") -> dict[str, Any]:
-        text = messages.format_profile(profile, ONBOARD)
-        if profile is None:
-            return {"content": messages.fit("\n".join(p for p in (header, text) if p), MESSAGE_LIMIT), "view": None}
-        text += "\n\n" + messages.profile_hint(DISCORD)
-        content = messages.fit("\n".join(p for p in (header, text) if p), MESSAGE_LIMIT)
-        return {"content": content, "view": ui.review_view(interaction.user.id, profile)}
+        await interaction.followup.send(ephemeral=True, **ui.review(interaction.user.id, profile, messages.LEARNED))
 
     async def on_profile(self, interaction: discord.Interaction, who: MemberRef, args: list[str], values) -> None:
         action = args[0] if args else ""
         if action == "remove":
             feature = values[0] if values else ""
             profile = await self.core.remove_feature(who, feature)
-            return await interaction.response.edit_message(**self._review(interaction, profile, messages.removed(feature) + "."))
+            return await interaction.response.edit_message(**ui.review(interaction.user.id, profile, messages.removed(feature) + "."))
         if action == "redo":
             question = messages.ask_redo(await self.core.comment_count(who), DISCORD)
             return await interaction.response.edit_message(content=question, view=ui.confirm_view("redo", interaction.user.id))
@@ -221,7 +213,7 @@ class ViperCog(commands.Cog):
 
     async def on_redo(self, interaction: discord.Interaction, who: MemberRef, args: list[str], values) -> None:
         if args[0] != "yes":
-            shown = self._review(interaction, await self.core.profile(who), messages.redo_declined(0, DISCORD))
+            shown = ui.review(interaction.user.id, await self.core.profile(who), messages.redo_declined(0, DISCORD))
             return await interaction.response.edit_message(**shown)
         status = await self.core.redo_onboarding(who)
         header = messages.STARTED_OVER + "\n" + messages.intro(status.comments, status.needed, False, DISCORD)

@@ -14,7 +14,7 @@ import re
 import discord
 
 from bot import messages
-from bot.commands import DISCORD
+from bot.commands import DISCORD, ONBOARD_COMMAND
 from storage.store import Profile
 
 COMMENT_INPUT_ID = "comment"
@@ -88,6 +88,15 @@ def review_view(owner: int, profile: Profile) -> discord.ui.View:
     items.append(button(f"viper:profile:ok:{owner}", "Looks good", discord.ButtonStyle.success, "✅", row=1))
     items.append(button(f"viper:profile:redo:{owner}", "Redo onboarding", emoji="🔁", row=1))
     return view(*items)
+
+
+def review(owner: int, profile: Profile | None, header: str = "") -> dict:
+    """The profile review message: the lists, a hint, and `review_view`'s components."""
+    text = messages.format_profile(profile, ONBOARD_COMMAND[DISCORD])
+    if profile is not None:
+        text += "\n\n" + messages.profile_hint(DISCORD)
+    content = messages.fit("\n".join(part for part in (header, text) if part), 2000)
+    return {"content": content, "view": review_view(owner, profile) if profile is not None else None}
 
 
 def confirm_view(action: str, owner: int) -> discord.ui.View:

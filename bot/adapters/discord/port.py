@@ -10,8 +10,10 @@ from typing import Any
 import discord
 
 from bot import messages
+from bot.adapters.discord.components import review
 from bot.commands import DISCORD
 from bot.core.types import Delivery
+from storage.store import Profile
 
 log = logging.getLogger("viper.discord")
 
@@ -63,6 +65,12 @@ class DiscordJobOutput:
 
     async def new_status(self, text: str) -> bool:
         return False  # a status message lives only as long as its interaction; the image still comes
+
+    async def profile_ready(self, profile: Profile) -> None:
+        if self.hook is None:  # the interaction is gone: /profile shows it
+            log.info("a profile was built after a restart; its member sees it with /profile")
+            return
+        await self.hook.send(ephemeral=True, **review(int(self.ref["user_id"]), profile, messages.LEARNED))
 
     async def text(self, text: str) -> None:
         await self._in_channel(text, None)

@@ -214,7 +214,7 @@ class TelegramHandlers:
         async def finish() -> None:
             try:
                 profile = await self.core.finish_onboarding(
-                    who, {"chat_id": chat_id}, on_started=lambda n: self.say(chat_id, messages.analysing(n))
+                    who, {"chat_id": chat_id, "user_id": who.user_id}, on_started=lambda n: self.say(chat_id, messages.analysing(n))
                 )
             except ViperError as e:
                 await self.say(chat_id, messages.friendly(e))
@@ -323,7 +323,8 @@ class TelegramHandlers:
 
         status_id = int(ref["message_id"]) if ref.get("message_id") is not None else None
         cancel = keyboards.cancel(ref.get("user_id"), job.id)
-        return TelegramJobOutput(self.bot, int(ref["chat_id"]), status_id, ref.get("reply_to"), cancel, remember)
+        return TelegramJobOutput(self.bot, int(ref["chat_id"]), status_id, ref.get("reply_to"), cancel, remember,
+                                 ref.get("user_id"))
 
     async def resume_deliveries(self) -> int:
         return await self.core.resume(TELEGRAM, self.output_for, self.tasks.spawn)

@@ -10,9 +10,11 @@ from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
 from bot import messages
+from bot.adapters.telegram import keyboards
 from bot.commands import TELEGRAM
 from bot.core.ports import DeliveryRefused
 from bot.core.types import Delivery
+from storage.store import Profile
 
 log = logging.getLogger("viper.telegram")
 
@@ -76,8 +78,9 @@ class TelegramJobOutput:
     done_line = messages.DONE_LINE[TELEGRAM]
 
     def __init__(self, bot: Bot, chat_id: int, status_id: int | None, reply_to: int | None,
-                 cancel: InlineKeyboardMarkup | None, on_status_sent=None):
+                 cancel: InlineKeyboardMarkup | None, on_status_sent=None, user_id: str | None = None):
         self.bot, self.chat_id, self.status_id, self.reply_to = bot, chat_id, status_id, reply_to
+        self.user_id = user_id or chat_id  # a member's private chat has their user id
         self.cancel = cancel
         self.on_status_sent = on_status_sent  # called with the id of a status message sent anew
 
@@ -95,6 +98,9 @@ class TelegramJobOutput:
         if self.on_status_sent is not None:
             await self.on_status_sent(sent.message_id)
         return True
+
+    async def profile_ready(self, profile: Profile) -> None:
+        await send(lambda: self.bot.send_message(self.chat_id, *keyboards.profile_view(profile, str(self.user_id))))
 
     async def text(self, text: str) -> None:
         await send(lambda: self.bot.send_message(self.chat_id, messages.fit(text, TEXT_LIMIT)))
