@@ -7,8 +7,8 @@
 
 Defaults: 1024x1024 and 40 steps (64x64 and 8 steps with --tiny), fp16 on CUDA, no compile.
 Without --tiny it builds SDXL base 1.0's full architecture (UNet, both CLIP text encoders, VAE) with
-random weights (`engine.sdxl.build_sdxl_architecture`), so nothing is downloaded and the timings are
-the real model's. With --tiny it uses the tiny test model: the numbers then only show that the
+random weights (`bench.sdxl_architecture`), so nothing is downloaded and the timings are the real
+model's. With --tiny it uses the tiny test model: the numbers then only show that the
 script works (CI runs it that way on a CPU).
 
 For each member count N it times, in this process on this device:
@@ -98,8 +98,9 @@ def main(argv: list[str] | None = None) -> dict:
     """Run the benchmark, print the table, write the JSON; returns what it wrote."""
     from diffusers.utils import logging as diffusers_logging
 
+    from bench.sdxl_architecture import build_sdxl_architecture
     from engine.generation import GenerationDefaults, Member, ViperGenerator
-    from engine.sdxl import build_sdxl_architecture, build_tiny_pipeline, optimise_unet
+    from engine.sdxl import build_tiny_pipeline, optimise_unet
 
     args = parse_args(argv)
     diffusers_logging.set_verbosity_error()  # random-weight casts would warn about fp32 modules

@@ -10,10 +10,10 @@ import torch
 from diffusers.models.attention_processor import AttnProcessor, AttnProcessor2_0
 
 from bench import bench_generation
+from bench.sdxl_architecture import build_sdxl_architecture
 from engine.sdxl import (
     SDXL_BASE,
     SDXL_REFINER,
-    build_sdxl_architecture,
     build_tiny_pipeline,
     load_generator,
     optimise_unet,
