@@ -23,12 +23,8 @@ from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
-from engine.extraction import (
-    MAX_COMMENT_CHARS,
-    VPE_INSTRUCTION,
-    build_vpe_messages,
-    parse_features,
-)
+from engine.feature_parser import parse_features
+from engine.vpe_prompt import MAX_COMMENT_CHARS, VPE_INSTRUCTION, build_vpe_messages
 from viper.contracts.errors import InvalidArgument, JobFailed, ModelUnavailable
 from viper.contracts.jobs import Comment, ExtractResult
 
