@@ -1,13 +1,16 @@
 """Bot-side client of the job queue (arq on Redis): enqueue, position, progress, result, cancel.
 
 The worker (`engine.worker`) runs the jobs; both sides agree on the names, keys and msgpack
-serialisation in `viper.contracts.jobs`. Every Redis failure surfaces as `QueueUnavailable`.
+serialisation in `viper.contracts.jobs`. A Redis failure surfaces as `QueueUnavailable`, except in
+`wait`, which follows its job through an outage (Redis restarted, network cut) until its timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -16,12 +19,23 @@ from typing import Any, Awaitable, Callable
 from arq import create_pool
 from arq.connections import ArqRedis
 from arq.constants import health_check_key_suffix, in_progress_key_prefix, job_key_prefix
-from arq.jobs import Job, JobStatus
+from arq.jobs import Job, JobStatus, SerializationError
 from redis.exceptions import RedisError, WatchError
 
 from viper.contracts import jobs
 from viper.contracts.jobs import deserialize, redis_settings, serialize
-from viper.contracts.errors import JobCancelled, JobFailed, JobTimeout, QueueUnavailable, ViperError
+from viper.contracts.errors import (
+    InvalidArgument, JobCancelled, JobFailed, JobTimeout, QueueUnavailable, ViperError,
+)
+
+log = logging.getLogger("viper.queue")
+
+LOST_GRACE_S = 6.0
+"""After an outage, how long a job may be missing from Redis before `wait` calls it lost: a Redis that
+restarted empty gets the lock of a job still painting back within a heartbeat of the worker running it
+(`engine.worker.HEARTBEAT_S`, 3 s), and that job's result is then stored as usual."""
+RETRY_MAX_S = 5.0
+"""Longest pause between two attempts to reach Redis while following a job."""
 
 
 @dataclass
@@ -59,6 +73,8 @@ class JobQueue:
         job_id = job_id or uuid.uuid4().hex
         try:
             job = await self.pool.enqueue_job(function, payload, _job_id=job_id, _queue_name=self.queue_name)
+        except SerializationError as e:  # e.g. an integer beyond 64 bits, which msgpack cannot carry
+            raise InvalidArgument(f"the job's arguments cannot be queued: {e.__cause__ or e}") from e
         except (OSError, RedisError) as e:
             raise QueueUnavailable(f"cannot queue the job: {e}") from e
         if job is None:  # arq refuses a duplicate id: the job is already queued
@@ -128,26 +144,43 @@ class JobQueue:
         on_update: ProgressCallback | None = None,
         poll_interval: float = 0.25,
         update_interval: float = 2.0,
+        lost_grace: float = LOST_GRACE_S,
     ) -> dict:
         """Wait for a job's result dict; call `on_update` at most every `update_interval` seconds.
 
-        Raises the job's own ViperError (as the worker reported it), JobTimeout or QueueUnavailable.
+        Follows the job through Redis outages, trying again with backoff, until `timeout` (from now)
+        has passed. A job cancelled while no worker runs it (its worker died) ends here, taken out of
+        the line. Raises the job's own ViperError (as the worker reported it), JobCancelled, JobFailed
+        (the job is gone, e.g. a Redis restarted without persistence), JobTimeout, or QueueUnavailable
+        (Redis still away at the timeout).
         """
         job = Job(job_id, self.pool, _queue_name=self.queue_name, _deserializer=deserialize)
         deadline = time.monotonic() + timeout
         last_update = 0.0
         last_seen: tuple | None = None
+        down_since: float | None = None  # Redis unreachable since then
+        back_at: float | None = None  # Redis answered again then, after an outage
+        delay = poll_interval
         while True:
             try:
                 info = await job.result_info()
                 if info is not None:
                     return self._unpack(info.success, info.result)
                 status = await job.status()
+                now = time.monotonic()
+                if down_since is not None:
+                    log.info("job %s: Redis answers again after %.1f s", job_id, now - down_since)
+                    down_since, back_at, delay = None, now, poll_interval
                 if status == JobStatus.not_found:
                     if await self.pool.exists(jobs.cancel_key(job_id)):
                         raise JobCancelled("the job was cancelled before it started")
-                    raise JobFailed("the job was lost by the queue (was Redis restarted?)")
-                now = time.monotonic()
+                    if back_at is None or now - back_at >= lost_grace:
+                        raise JobFailed("the job was lost by the queue (was Redis restarted?)")
+                elif status == JobStatus.queued and await self.pool.exists(jobs.cancel_key(job_id)):
+                    # Cancelled, and no worker holds it (its worker died, or the member asked while
+                    # every worker was down): end it here rather than wait for a worker to drop it.
+                    if await self._take_out_of_line(job_id):
+                        raise JobCancelled("the job was cancelled")
                 if on_update is not None and now - last_update >= update_interval:
                     prog = await self.progress(job_id)
                     pos = await self.position(job_id)
@@ -156,8 +189,18 @@ class JobQueue:
                         await on_update(status.value, prog, pos)
                         last_seen = seen
                         last_update = now
-            except (OSError, RedisError) as e:
-                raise QueueUnavailable(f"lost the connection to Redis: {e}") from e
+            except (OSError, RedisError, QueueUnavailable) as e:
+                now = time.monotonic()
+                if down_since is None:
+                    down_since = now
+                    log.warning("job %s: lost the connection to Redis (%s); trying again", job_id, e)
+                if now > deadline:
+                    raise QueueUnavailable(
+                        f"lost the connection to Redis {now - down_since:.0f} s ago and it is still away: {e}"
+                    ) from e
+                await asyncio.sleep(min(delay, max(deadline - now, 0.0) + 0.01))
+                delay = min(delay * 2, RETRY_MAX_S)
+                continue
             if time.monotonic() > deadline:
                 raise JobTimeout(f"no result after {timeout:.0f} s; the workers may be overloaded or down")
             await asyncio.sleep(poll_interval)
@@ -173,4 +216,7 @@ class JobQueue:
         if isinstance(result, dict) and result.get("__exception__") == "TimeoutError":
             raise JobTimeout("the worker gave up on the job (job timeout)")
         message = result.get("message") if isinstance(result, dict) else str(result)
+        tries = re.fullmatch(r"max (\d+) retries exceeded", str(message))
+        if tries:  # arq's word for a job whose workers all stopped (killed, crashed) under it
+            raise JobFailed(f"the job was started {tries.group(1)} times and its worker stopped every time")
         raise JobFailed(f"the worker failed: {message}")

@@ -105,14 +105,19 @@ class ImagineFlows(CoreBase):
         record = await self.store.job(job_id)
         return Delivery(job_id, result, self.caption(record.prompt if record else "", result), self.result_notes(result))
 
-    async def deliver(
-        self, job_id: str, out: JobOutput, *, shown: str = "", footer: str = "", queued_at: int | None = None
-    ) -> bool:
+    async def deliver(self, job_id: str, out: JobOutput, submitted: Submitted | None = None, *, shown: str = "") -> bool:
         """Follow a job to its image and post it through `out`; True once it is delivered.
 
-        `shown` is what the status message says now (an edit that changes nothing is skipped);
-        `footer` stays under every progress line; `queued_at` is the queue position already announced.
+        `submitted` is what `submit_imagine` answered (its status text is what the message says
+        now, its queue position is already announced, and its tip stays under every progress
+        line); without it, `shown` is what the status message says. An edit that would not change
+        the text is skipped.
         """
+        queued_at, footer = None, ""
+        if submitted is not None:
+            shown, queued_at = submitted.text, submitted.position
+            _, _, rest = submitted.text.partition("\n")
+            footer = "\n" + rest if rest else ""
         last = shown
 
         async def on_update(update: Update) -> None:

@@ -6,6 +6,7 @@ images, Discord one image at a time; a member can stop on either and carry on af
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 
@@ -286,18 +287,20 @@ class OnboardingFlows(CoreBase):
             )
         if not await self.store.claim_extraction(member.id, self.settings.bot.job_timeout_s):
             raise InvalidArgument(BEING_BUILT, argument="onboarding")
+        request = jobs.ExtractRequest(
+            member_id=member.id, backend=self.settings.extraction.backend,
+            comments=[self._comment_payload(c.image_id, c.text) for c in comments],
+        )
         try:
             if on_started is not None:
                 await on_started(len(comments))
-            request = jobs.ExtractRequest(
-                member_id=member.id, backend=self.settings.extraction.backend,
-                comments=[self._comment_payload(c.image_id, c.text) for c in comments],
-            )
             job_id = await self._record_and_enqueue(
                 member, JobKind.EXTRACT, who.platform, chat_ref or {}, "", jobs.EXTRACT_JOB, jobs.to_dict(request)
             )
         except BaseException:
-            await self.store.set_onboarding(member.id, OnboardingState.ACTIVE)
+            # Not queued (or stopped before we know): the member may try again at once. A job that
+            # was recorded anyway is followed by the next start, which then finishes the profile.
+            await asyncio.shield(self.store.set_onboarding(member.id, OnboardingState.ACTIVE))
             raise
         return await self.complete_extraction(job_id, member.id)
 

@@ -13,7 +13,7 @@ import sqlite3
 import pytest
 
 from bot import commands, messages
-from bot.core import DeliveryRefused, MemberRef, ViperBot
+from bot.core import DeliveryRefused, MemberRef, Submitted, ViperBot
 from engine.art import ensure_gallery
 from storage.store import JobRecord, Store
 from viper.contracts import jobs
@@ -150,7 +150,8 @@ async def test_deliver_edits_only_what_changed_then_posts_once(core):
         result=result_dict(liked_used=["teal"]),
     )
     out = FakeOutput()
-    assert await core.deliver(job_id, out, shown="🎨 Queued: position 2 in the queue.\nTip", footer="\nTip", queued_at=2)
+    submitted = Submitted(job_id, 2, True, False, None, "🎨 Queued: position 2 in the queue.\nTip")
+    assert await core.deliver(job_id, out, submitted)
     painting = messages.progress(1, 4, None) + "\nTip"
     assert out.calls == [
         ("status", painting, False),

@@ -93,7 +93,7 @@ class ViperCog(commands.Cog):
                                                  wait=True, view=cancel)
         ref["status_message_id"] = str(status.id)
         await self.core.set_chat_ref(submitted.job_id, ref)
-        work = self.core.deliver(submitted.job_id, DiscordJobOutput(self.client, ref), shown=submitted.text)
+        work = self.core.deliver(submitted.job_id, DiscordJobOutput(self.client, ref), submitted)
         self.client.tasks.spawn(work, f"viper-deliver-{submitted.job_id}")
 
     @slash("profile")

@@ -305,11 +305,8 @@ class TelegramHandlers:
         cancel = keyboards.cancel(who.user_id, submitted.job_id)
         status = await message.reply_text(submitted.text, reply_markup=cancel)
         await self.core.set_chat_ref(submitted.job_id, {"message_id": status.message_id})
-        # The first line is the queue status; what follows (tips, notes) stays under every edit.
-        _, _, rest = submitted.text.partition("\n")
         out = TelegramJobOutput(self.bot, message.chat_id, status.message_id, message.message_id, cancel)
-        work = self.core.deliver(submitted.job_id, out, shown=submitted.text, footer="\n" + rest if rest else "",
-                                 queued_at=submitted.position)
+        work = self.core.deliver(submitted.job_id, out, submitted)
         self.tasks.spawn(work, f"viper-deliver-{submitted.job_id}")
 
     def output_for(self, job: JobRecord) -> TelegramJobOutput | None:

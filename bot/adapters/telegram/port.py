@@ -100,7 +100,8 @@ class TelegramJobOutput:
         return True
 
     async def profile_ready(self, profile: Profile) -> None:
-        await send(lambda: self.bot.send_message(self.chat_id, *keyboards.profile_view(profile, str(self.user_id))))
+        text, markup = keyboards.profile_view(profile, str(self.user_id))
+        await send(lambda: self.bot.send_message(self.chat_id, text, reply_markup=markup))
 
     async def text(self, text: str) -> None:
         await send(lambda: self.bot.send_message(self.chat_id, messages.fit(text, TEXT_LIMIT)))

@@ -1,0 +1,82 @@
+"""Telegram: a restart while a profile is being built, and hostile input that must not crash a handler."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+from tests.bot.test_telegram_e2e import COMMENTS, api, jobs_table, say, sent, telegram_bot, tg_settings, tiny_models  # noqa: F401 (fixtures)
+from tests.bot.test_telegram_onboarding import answered, start
+from tests.workers import running_worker
+from bot import messages
+from bot.core import MemberRef
+from storage.store import Store
+
+_forged = itertools.count(1)
+
+
+async def forge(api, chat: int, message_id: int, data: str) -> int:
+    """A press carrying callback data no button of ours ever had (a modified client)."""
+    mark = api.mark()
+    query = {"id": f"forged-{next(_forged)}", "from": api.user(chat), "message": dict(api.messages[(chat, message_id)]),
+             "chat_instance": f"instance{chat}", "data": data}
+    api._open_callbacks[query["id"]] = query
+    await api.push_update({"callback_query": query})
+    return mark
+
+
+async def onboarding_state(settings) -> str | None:
+    store = await Store.open(settings.storage.database_path)
+    try:
+        async with store._db.execute("SELECT state FROM onboarding") as cur:
+            row = await cur.fetchone()
+        return row[0] if row else None
+    finally:
+        await store.close()
+
+
+async def test_a_profile_being_built_arrives_after_the_bot_restarts(runtime, tg_settings, redis_url, tiny_models, api):
+    settings, chat, need = tg_settings, 611, tg_settings.bot.min_comments
+    async with telegram_bot(runtime.core, settings, api):
+        _, photos, _ = await start(api, chat)
+        for photo, comment in zip(photos, COMMENTS[:need]):
+            mark = await say(api, chat, comment, reply_to=photo["message_id"])
+            await api.wait_for(sent(chat, "Noted!"), since=mark)
+        mark = await say(api, chat, "/done")  # no worker yet: the bot stops while it waits
+        await api.wait_for(sent(chat, "Analysing"), since=mark)
+        for _ in range(100):  # until the job is recorded and queued
+            if [row for row in jobs_table(settings) if row[0] == "extract"]:
+                break
+            await asyncio.sleep(0.05)
+    assert await onboarding_state(settings) == "extracting"
+
+    mark = api.mark()
+    async with running_worker(settings, redis_url, tiny_models), telegram_bot(runtime.core, settings, api):
+        profile = await api.wait_for(sent(chat, "Liked:"), 30, since=mark)
+        assert [b["text"] for b in profile.buttons][-2:] == ["✅ Looks good", "🔁 Redo onboarding"]
+        mark = await say(api, chat, "/start")
+        assert "being built" not in (await api.wait_for(sent(chat), since=mark)).text
+    assert await onboarding_state(settings) != "extracting"
+    assert await runtime.core.profile(_who(chat)) is not None
+
+
+def _who(chat: int) -> MemberRef:
+    return MemberRef("telegram", str(chat))
+
+
+async def test_forged_buttons_and_invisible_text_get_answers_not_errors(runtime, tg_settings, api, caplog):
+    settings, chat = tg_settings, 612
+    async with telegram_bot(runtime.core, settings, api):
+        _, _, numbers = await start(api, chat)
+        for data in ("viper:pick:²", "viper:pick:①", f"viper:rm:{chat}:l²:00000000", f"viper:ok:{chat}²", "viper:"):
+            mark = await forge(api, chat, numbers.result["message_id"], data)
+            answer = await api.wait_for(answered, since=mark)
+            assert answer.text == messages.STALE_BUTTON, data
+
+        mark = await say(api, chat, "/like \u200d\u200b\u2060")
+        assert "name at least one feature" in (await api.wait_for(sent(chat), since=mark)).text
+        mark = await say(api, chat, "/imagine \u200b\u200d")
+        assert "the prompt is empty" in (await api.wait_for(sent(chat), since=mark)).text
+    assert await runtime.core.profile(_who(chat)) is None
+    assert "error while handling an update" not in caplog.text
+    assert not api.unanswered_callbacks
