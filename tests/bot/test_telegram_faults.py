@@ -80,3 +80,19 @@ async def test_forged_buttons_and_invisible_text_get_answers_not_errors(runtime,
     assert await runtime.core.profile(_who(chat)) is None
     assert "error while handling an update" not in caplog.text
     assert not api.unanswered_callbacks
+
+
+async def test_a_slow_photo_answer_sends_one_photo(runtime, worker, tg_settings, api):
+    """Telegram answers sendPhoto after 6 s (more than PTB's default 5 s read timeout): one photo,
+    delivered, and a restart sends nothing again."""
+    settings, chat = tg_settings, 613
+    api.answer_delays["sendphoto"] = 6.0
+    async with telegram_bot(runtime.core, settings, api):
+        mark = await say(api, chat, "/imagine a slow harbour")
+        await api.wait_for(lambda c: c.method == "editMessageText" and c.chat_id == chat and "Done" in c.text, 40, since=mark)
+    api.answer_delays.clear()
+    async with telegram_bot(runtime.core, settings, api):
+        await asyncio.sleep(1.0)  # a restart resumes nothing: the image was delivered
+    photos = [c for c in api.calls_to("sendPhoto", since=mark) if c.chat_id == chat]
+    assert len(photos) == 1
+    assert [status for kind, _, status, _ in jobs_table(settings) if kind == "generate"] == ["delivered"]

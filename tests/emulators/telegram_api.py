@@ -89,6 +89,7 @@ class TelegramAPIEmulator(BotApiMethods, MessageStore):
     ):
         self.token = token
         self.refuse_unopened_private_chats = refuse_unopened_private_chats
+        self.answer_delays: dict[str, float] = {}  # lower-case method -> seconds before answering
         self.bot_user = {
             "id": bot_id, "is_bot": True, "first_name": "ViPer", "username": username,
             "can_join_groups": True, "can_read_all_group_messages": False, "supports_inline_queries": False,
@@ -293,6 +294,8 @@ class TelegramAPIEmulator(BotApiMethods, MessageStore):
         if method.lower() != "getupdates" or call.result:  # empty long polls are noise
             self._record(call)
             await self._notify()
+        if self.answer_delays.get(method.lower()):  # done, but the answer is slow to come back
+            await asyncio.sleep(self.answer_delays[method.lower()])
         return web.json_response({"ok": True, "result": call.result})
 
     def _record(self, call: ApiCall) -> None:

@@ -29,6 +29,7 @@ from viper.contracts.errors import ViperError
 log = logging.getLogger("viper.telegram")
 
 ADAPTER_KEY = "viper.telegram_adapter"
+CONNECT_TIMEOUT_S, READ_TIMEOUT_S, WRITE_TIMEOUT_S, MEDIA_WRITE_TIMEOUT_S = 10.0, 30.0, 30.0, 60.0
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
 
 
@@ -72,7 +73,13 @@ def build_application(core: ViperBot, settings: Settings, token: str) -> Applica
     without a file URL, one ending in `/bot` gets the matching `/file/bot`)."""
     if not token:
         raise ViperError(messages.TOKEN_HELP[TELEGRAM])
-    builder = ApplicationBuilder().token(token).post_init(post_init)
+    # Uploads get time to travel (PTB's defaults give a photo 20 s to go and 5 s for the answer):
+    # a slow answer must not make us send the same photo again.
+    builder = (
+        ApplicationBuilder().token(token).post_init(post_init)
+        .connect_timeout(CONNECT_TIMEOUT_S).read_timeout(READ_TIMEOUT_S).write_timeout(WRITE_TIMEOUT_S)
+        .media_write_timeout(MEDIA_WRITE_TIMEOUT_S)
+    )
     base_url = settings.telegram.api_base_url
     file_url = settings.telegram.api_base_file_url or _file_url_for(base_url)
     if base_url:

@@ -7,7 +7,7 @@ import logging
 from typing import Any
 
 from telegram import Bot, InlineKeyboardMarkup, ReplyParameters
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError, TimedOut
 
 from bot import messages
 from bot.adapters.telegram import keyboards
@@ -21,6 +21,7 @@ log = logging.getLogger("viper.telegram")
 CAPTION_LIMIT = 1024  # Telegram's limit for photo captions, in characters
 TEXT_LIMIT = 4096  # and for message texts
 SEND_ATTEMPTS = 3
+TIMED_OUT = object()  # what `send` returns for a call that may or may not have reached the member
 
 
 async def edit(bot: Bot, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> bool:
@@ -54,10 +55,17 @@ async def edit_markup(bot: Bot, chat_id: int, message_id: int, markup: InlineKey
 
 
 async def send(call, *, raise_final: bool = False) -> Any:
-    """Run a sending call, waiting out flood limits and retrying network errors a few times."""
+    """Run a sending call, waiting out flood limits and retrying network errors a few times.
+
+    A call that timed out waiting for Telegram's answer is not retried: Telegram may well have
+    done it, and a member would get the same message twice. It returns `TIMED_OUT`.
+    """
     for attempt in range(1, SEND_ATTEMPTS + 1):
         try:
             return await call()
+        except TimedOut as e:
+            log.warning("Telegram did not answer in time; not sending again: %s", e)
+            return TIMED_OUT
         except RetryAfter as e:
             wait = e.retry_after  # seconds, or a timedelta when PTB_TIMEDELTA is set
             await asyncio.sleep(wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait))
@@ -92,7 +100,7 @@ class TelegramJobOutput:
 
     async def new_status(self, text: str) -> bool:
         sent = await send(lambda: self.bot.send_message(self.chat_id, messages.fit(text, TEXT_LIMIT), reply_markup=self.cancel))
-        if sent is None:
+        if sent is None or sent is TIMED_OUT:
             return False
         self.status_id = sent.message_id
         if self.on_status_sent is not None:
@@ -121,7 +129,9 @@ class TelegramJobOutput:
         except (Forbidden, BadRequest) as e:  # blocked, chat gone: retrying at every restart won't help
             raise DeliveryRefused(f"telegram refused the photo in chat {self.chat_id}: {e}") from e
         if sent is None:
-            return False
+            return False  # never sent (network down, flood limits): the next start retries
+        # A photo whose answer timed out most likely arrived: it counts as delivered, so neither this
+        # run nor the next one sends a second copy.
         for note in overflow:
             await self.text(note)
         return True
