@@ -220,3 +220,19 @@ class JobQueue:
         if tries:  # arq's word for a job whose workers all stopped (killed, crashed) under it
             raise JobFailed(f"the job was started {tries.group(1)} times and its worker stopped every time")
         raise JobFailed(f"the worker failed: {message}")
+
+    async def forget(self, job_ids: list[str]) -> None:
+        """Delete what Redis holds about these jobs (a member's /forget): queued ones are taken out
+        of the line, and results (their prompts, comments and features), progress and cancel marks go."""
+        from arq.constants import result_key_prefix
+
+        try:
+            for job_id in job_ids:
+                await self._take_out_of_line(job_id)
+            keys = [key for job_id in job_ids for key in (
+                result_key_prefix + job_id, job_key_prefix + job_id, jobs.progress_key(job_id), jobs.cancel_key(job_id),
+            )]
+            if keys:
+                await self.pool.delete(*keys)
+        except (OSError, RedisError) as e:
+            raise QueueUnavailable(f"cannot delete the jobs' data from Redis: {e}") from e

@@ -97,6 +97,8 @@ class Store:
         await db.execute("PRAGMA foreign_keys = ON")
         await db.execute("PRAGMA journal_mode = WAL")
         await db.execute("PRAGMA busy_timeout = 5000")
+        # Deleted rows are overwritten, not left in free pages: /forget must not leave text behind.
+        await db.execute("PRAGMA secure_delete = ON")
         store = cls(db, path)
         await store._migrate()
         return store
@@ -185,11 +187,18 @@ class Store:
 
     async def forget_member(self, member_id: int, *, private_chat: tuple[str, str] | None = None) -> None:
         """Delete the member and, by cascade, everything stored about them; with `private_chat`
-        (platform, chat id), also which gallery images were posted in their private chat."""
+        (platform, chat id), also which gallery images were posted in their private chat. The WAL is
+        checkpointed after, so the deleted text does not linger in it while the bot runs."""
         async with self.transaction():
             await self._write("DELETE FROM members WHERE id = ?", (member_id,))
             if private_chat is not None:
                 await self._write("DELETE FROM posted_images WHERE platform = ? AND chat_id = ?", private_chat)
+        async with self._lock:
+            await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    async def job_ids(self, member_id: int) -> list[str]:
+        async with self._db.execute("SELECT id FROM jobs WHERE member_id = ?", (member_id,)) as cur:
+            return [row[0] for row in await cur.fetchall()]
 
     # -- profiles ------------------------------------------------------------------------------
 

@@ -307,17 +307,19 @@ class OnboardingFlows(CoreBase):
     async def complete_extraction(self, job_id: str, member_id: int) -> Profile:
         """Wait for an extraction job and save its profile; also what a restarted bot runs for an
         extraction the last one was waiting for."""
+        deleted = InvalidArgument("your data was deleted while the profile was being built", argument="profile")
         try:
             raw = await self.queue.wait(job_id, timeout=self.settings.bot.job_timeout_s)
         except ViperError as e:
+            if await self.store.job(job_id) is None:  # /forget took the job too
+                raise deleted from e
             async with self.store.transaction():
                 await self.store.update_job(job_id, JobState.FAILED, error=e.message)
                 await self.store.set_onboarding(member_id, OnboardingState.ACTIVE)
             raise
         result = jobs.from_dict(jobs.ExtractResult, raw)
         if await self.store.job(job_id) is None:
-            # The member ran /forget while their profile was being built: keep nothing.
-            raise InvalidArgument("your data was deleted while the profile was being built", argument="profile")
+            raise deleted  # the member ran /forget while their profile was being built: keep nothing
         async with self.store.transaction():
             await self.store.save_profile(member_id, result.liked, result.disliked, result.backend, result.backend_version)
             await self.store.set_onboarding(member_id, OnboardingState.DONE)

@@ -80,12 +80,15 @@ class ProfileFlows(CoreBase):
         )
 
     async def forget(self, who: MemberRef) -> bool:
-        """Delete everything stored about the member: profile, comments, progress, jobs, and which
-        gallery images were posted in their private chat. Adapters ask for confirmation first.
+        """Delete everything stored about the member: profile, comments, progress, jobs (and their
+        results in Redis), and which gallery images were posted in their private chat. Adapters ask for confirmation first.
         Returns False when there was nothing to delete."""
         member = await self.known_member(who)
         if member is None:
             return False
+        # Redis first: if it is down, nothing is deleted and the member can try again.
+        if self.queue is not None:
+            await self.queue.forget(await self.store.job_ids(member.id))
         # A member's private chat has their user id on both platforms that keep such records.
         await self.store.forget_member(member.id, private_chat=(who.platform, who.user_id))
         return True

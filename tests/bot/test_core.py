@@ -190,3 +190,23 @@ async def test_members_add_and_move_features_in_their_own_words(runtime):
     await runtime.store.save_profile(member.id, ["gold"], [], "lexicon", "5.454+x")
     profile, _ = await core.add_taste(ALICE, "soft light", liked=True)
     assert profile.liked == ["soft light", "gold"] and profile.backend == "lexicon"
+
+
+async def test_forget_deletes_the_members_jobs_from_redis_too(runtime, worker):
+    """Job results hold prompts and comments: /forget takes them out of Redis, and the WAL is
+    checkpointed so the deleted rows do not linger in it."""
+    import redis.asyncio as aioredis
+
+    core = runtime.core
+    submitted = await core.submit_imagine(ALICE, "a secret garden")
+    await core.follow(submitted.job_id)
+    client = aioredis.from_url(runtime.redis_url)
+    try:
+        assert await client.exists(f"arq:result:{submitted.job_id}")
+        assert await core.forget(ALICE)
+        assert not await client.keys(f"*{submitted.job_id}*")
+    finally:
+        await client.aclose()
+    wal = runtime.settings.storage.database_path.with_name(runtime.settings.storage.database_path.name + "-wal")
+    assert not wal.exists() or b"a secret garden" not in wal.read_bytes()
+    assert b"a secret garden" not in runtime.settings.storage.database_path.read_bytes()
