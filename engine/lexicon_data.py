@@ -1,6 +1,7 @@
+# Data table: the lexicon's vocabulary and word lists, long by nature (the rules are engine/lexicon_*.py).
 """The lexicon backend's tables, as plain text: vocabulary, category words, cue words, negators.
 
-Kept apart from the rules (engine/lexicon.py) so that growing the vocabulary is an edit to data, and
+Kept apart from the rules (engine/lexicon_*.py) so that growing the vocabulary is an edit to data, and
 kept as a Python module rather than .txt files so it ships inside the wheel with no packaging setup.
 
 Format of the vocabulary: one attribute per line, ``canonical: synonym, synonym, ...``. The canonical

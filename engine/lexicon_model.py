@@ -1,6 +1,6 @@
 """A small learned judge over the lexicon's candidates: which features a comment really judges, and how.
 
-The rules (`engine.lexicon`) find features and decide a polarity with a handful of predictable
+The rules (`engine.lexicon_rules`) find features and decide a polarity with a handful of predictable
 steps. On writers they were not tuned on they miss many judgements a careful reader makes, and read
 some backwards. This module keeps the rules as the reader and adds a judge: for every candidate
 feature of one comment (each feature named in it, each tag of the image it answers, each feature
@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
-from engine.lexicon import Lexicon, Reading
+from engine.lexicon_reading import Reading
+from engine.lexicon_vocab import Lexicon
 
 log = logging.getLogger(__name__)
 MODEL_FILE = Path(__file__).with_name("lexicon_model.json")
