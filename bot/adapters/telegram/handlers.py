@@ -9,7 +9,6 @@ tick) or a cache (Telegram file ids of gallery images, also remembered in SQLite
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -20,10 +19,10 @@ from telegram.ext import ContextTypes
 
 from bot import messages
 from bot.adapters.telegram import keyboards
-from bot.adapters.telegram.port import TEXT_LIMIT, TelegramJobOutput, edit_markup
+from bot.adapters.telegram.port import TEXT_LIMIT, TelegramJobOutput, edit
 from bot.commands import ONBOARD_COMMAND, TELEGRAM, command
 from bot.core import Background, GalleryPage, MemberRef, OnboardingStatus, ViperBot
-from storage.gallery import GalleryImage
+from bot.core.uploads import UploadCache
 from storage.store import JobRecord
 from viper.contracts.config import Settings
 from viper.contracts.errors import InvalidArgument, ViperError
@@ -66,8 +65,7 @@ class TelegramHandlers:
         self.core, self.settings = core, settings
         self.bot = None  # the PTB Bot, set by `register`
         self.tasks = Background()
-        self._file_ids: dict[str, str] | None = None  # gallery file key -> Telegram file id
-        self._file_keys: dict[str, str] = {}
+        self.uploads = UploadCache(core.store, TELEGRAM)
         self._numbers: dict[str, NumberKeyboard] = {}  # user id -> their latest number keyboard
 
     async def say(self, chat_id: int, text: str, markup=None) -> Message:
@@ -105,45 +103,25 @@ class TelegramHandlers:
         if not page.images:
             await self.say(chat_id, messages.GALLERY_EMPTY)
             return
-        store = self.core.store
-        if self._file_ids is None:
-            self._file_ids = await store.uploaded_files(TELEGRAM)
         try:
             sent = await self._send_album(chat_id, page, use_cache=True)
         except BadRequest as e:
-            if not any(self._file_key(image) in self._file_ids for image in page.images):
-                raise
             log.info("re-uploading the gallery after Telegram refused a cached file id: %s", e)
-            self._file_ids.clear()
-            await store.forget_uploads(TELEGRAM)
+            await self.uploads.forget()
             sent = await self._send_album(chat_id, page, use_cache=False)
-        uploaded = {}
+        await self.uploads.remember([(image, msg.photo[-1].file_id) for msg, image in zip(sent, page.images) if msg.photo])
         for msg, image in zip(sent, page.images):
-            key = self._file_key(image)
-            if msg.photo and self._file_ids.get(key) != msg.photo[-1].file_id:
-                uploaded[key] = msg.photo[-1].file_id
-            await store.remember_posted_image(TELEGRAM, chat_id, msg.message_id, image.id)
-        if uploaded:
-            self._file_ids.update(uploaded)
-            await store.remember_uploads(TELEGRAM, uploaded)
+            await self.core.store.remember_posted_image(TELEGRAM, chat_id, msg.message_id, image.id)
         markup = keyboards.numbers(page, await self.core.page_marks(who))
         keyboard = await self.say(chat_id, await self.core.page_footer(who, page), markup)
         self._numbers[who.user_id] = NumberKeyboard(chat_id, keyboard.message_id, page.page, markup.to_dict())
 
-    def _file_key(self, image: GalleryImage) -> str:
-        """A gallery image named by its content: a rebuilt gallery never reuses an old file id."""
-        if image.id not in self._file_keys:
-            digest = hashlib.sha256(image.path.read_bytes()).hexdigest()[:20]
-            self._file_keys[image.id] = f"gallery:{image.id}:{digest}"
-        return self._file_keys[image.id]
-
     async def _send_album(self, chat_id: int, page: GalleryPage, *, use_cache: bool) -> tuple[Message, ...]:
-        def photo(number: int, image: GalleryImage) -> InputMediaPhoto:
-            cached = (self._file_ids or {}).get(self._file_key(image)) if use_cache else None
-            source = cached or image.path.read_bytes()
-            return InputMediaPhoto(source, caption=f"#{number}", filename=None if cached else image.path.name)
-
-        media = [photo(number, image) for number, image in enumerate(page.images, start=page.first_number)]
+        media = []
+        for number, image in enumerate(page.images, start=page.first_number):
+            cached = await self.uploads.get(image) if use_cache else None
+            name = None if cached else image.path.name
+            media.append(InputMediaPhoto(cached or image.path.read_bytes(), caption=f"#{number}", filename=name))
         if len(media) == 1:  # an album needs at least two items
             return (await self.bot.send_photo(chat_id, media[0].media, caption=media[0].caption),)
         return await self.bot.send_media_group(chat_id, media)
@@ -154,8 +132,8 @@ class TelegramHandlers:
         if keyboard is None:
             return
         markup = keyboards.numbers(self.core.gallery_page(keyboard.page), await self.core.page_marks(who))
-        if markup.to_dict() != keyboard.markup and await edit_markup(
-            self.bot, keyboard.chat_id, keyboard.message_id, markup
+        if markup.to_dict() != keyboard.markup and await edit(
+            self.bot, keyboard.chat_id, keyboard.message_id, None, markup
         ):
             keyboard.markup = markup.to_dict()
 

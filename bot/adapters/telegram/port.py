@@ -24,33 +24,19 @@ SEND_ATTEMPTS = 3
 TIMED_OUT = object()  # what `send` returns for a call that may or may not have reached the member
 
 
-async def edit(bot: Bot, chat_id: int, message_id: int, text: str, markup: InlineKeyboardMarkup | None = None) -> bool:
-    """Edit a message's text (and its buttons: none unless given); False when Telegram refused."""
+async def edit(bot: Bot, chat_id: int, message_id: int, text: str | None, markup: InlineKeyboardMarkup | None = None) -> bool:
+    """Edit a message's text and buttons (`text` None: its buttons only; no markup: none); False
+    when Telegram refused (flood control, a deleted message): edits are best effort."""
     try:
-        await bot.edit_message_text(text, chat_id=chat_id, message_id=message_id, reply_markup=markup)
+        where = {"chat_id": chat_id, "message_id": message_id, "reply_markup": markup}
+        await (bot.edit_message_reply_markup(**where) if text is None else bot.edit_message_text(text, **where))
         return True
-    except RetryAfter as e:  # progress is best effort: skip this edit, the next one will catch up
-        log.debug("skipping an edit: flood control for %s s", e.retry_after)
     except BadRequest as e:
         if "not modified" in e.message.lower():  # it already says this
             return True
         log.debug("edit refused: %s", e)
-    except TelegramError as e:
+    except TelegramError as e:  # RetryAfter too: skip this edit, the next one will catch up
         log.info("edit failed: %s", e)
-    return False
-
-
-async def edit_markup(bot: Bot, chat_id: int, message_id: int, markup: InlineKeyboardMarkup | None) -> bool:
-    """Change the buttons under a message; False when Telegram refused (the keyboard is cosmetic)."""
-    try:
-        await bot.edit_message_reply_markup(chat_id=chat_id, message_id=message_id, reply_markup=markup)
-        return True
-    except BadRequest as e:
-        if "not modified" in e.message.lower():
-            return True
-        log.debug("keyboard edit refused: %s", e)
-    except TelegramError as e:
-        log.info("keyboard edit failed: %s", e)
     return False
 
 
