@@ -298,7 +298,9 @@ def test_bad_input_never_crashes(comments, judge):
     result = extractor.extract(comments)
     assert isinstance(result, ExtractResult)
     assert all(isinstance(f, str) and f for f in result.liked + result.disliked)
-    assert time.perf_counter() - started < 2.0
+    # A guard against a reader that never ends (a runaway pattern), not a speed target: speed is
+    # measured by `python -m bench.extraction`. On a busy shared CI core the 11,200 characters take ~2 s.
+    assert time.perf_counter() - started < 30.0
 
 
 @pytest.mark.parametrize("judge", [False, True], ids=["rules", "rules+judge"])
