@@ -8,6 +8,8 @@ does; `encode_refiner` builds the refiner's as `StableDiffusionXLImg2ImgPipeline
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
 
 import torch
@@ -45,6 +47,28 @@ class Conditioning:
             torch.cat([p.text_embeds for p in parts]),
             torch.cat([p.time_ids for p in parts]),
         )
+
+
+class _TruncationWithoutText(logging.Filter):
+    """diffusers logs the cut-off tail of a prompt ("...truncated because CLIP can only handle
+    sequences up to 77 tokens: [<text>]"); a member's prompt and features must not reach the logs,
+    so the record keeps the limit and how many characters were cut, never the words."""
+
+    PATTERN = re.compile(r"truncated because CLIP can only handle sequences up to (\d+) tokens: (.*)", re.S)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        match = self.PATTERN.search(record.getMessage())
+        if match:
+            record.msg = "a text longer than CLIP's %s tokens was cut (%d characters left out)"
+            record.args = (match.group(1), max(0, len(match.group(2)) - 4))  # less the ['...'] around it
+        return True
+
+
+for _name in (
+    "diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl",
+    "diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl_img2img",
+):
+    logging.getLogger(_name).addFilter(_TruncationWithoutText())
 
 
 def prompt_truncated(pipe, prompt: str) -> bool:

@@ -301,3 +301,17 @@ def test_fp16_cuda_matches_stock_and_restores_vae_dtype():
     fused = gen.generate_latents(personalised(), mode="fused").float()
     reference = gen.generate_latents(personalised(), mode="reference").float()
     torch.testing.assert_close(fused, reference, rtol=1e-2, atol=1e-2)
+
+
+def test_a_cut_prompt_never_reaches_the_logs(tiny, caplog):
+    """diffusers logs the words it cuts off a long prompt; ours logs only how many characters."""
+    import logging
+
+    from viper.contracts.jobs import GenerateRequest
+
+    secret = "my private dream of a " + " ".join(f"word{i}" for i in range(120))
+    with caplog.at_level(logging.WARNING):
+        result = tiny.generate(GenerateRequest(prompt=secret, liked=["teal"] * 60, seed=1, steps=1))
+    assert result.prompt_truncated
+    assert "word119" not in caplog.text and "teal" not in caplog.text
+    assert "was cut" in caplog.text

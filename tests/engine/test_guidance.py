@@ -121,3 +121,4 @@ def test_fast_mode_steps_reuse_the_direction_of_the_last_full_step():
     # direction (-20, -65) from the full step; new uncond (0, 4), cond (1, 1): -38, -132 as above.
     noise = fast.guide(unet_rows(torch.tensor([0.0, 4.0]), torch.tensor([1.0, 1.0])))
     assert torch.equal(noise, torch.tensor([[-38.0, -132.0]]))
+
