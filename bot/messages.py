@@ -38,6 +38,14 @@ TOKEN_HELP = {
     ),
 }
 
+TOKEN_VARIABLE = {TELEGRAM: "TELEGRAM_TOKEN", DISCORD: "DISCORD_TOKEN"}
+
+
+def token_refused(platform: str, reason: str) -> str:
+    """One line for an operator whose token the platform refused."""
+    return f"{TOKEN_VARIABLE[platform]} was refused by {platform.capitalize()} ({reason}). {TOKEN_HELP[platform]}"
+
+
 # -- help --------------------------------------------------------------------------------------------
 
 

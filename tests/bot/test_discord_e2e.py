@@ -41,6 +41,7 @@ from tests.emulators.discord_api import (
     DiscordEmulator,
 )
 from tests.workers import running_worker
+from viper.contracts.errors import TokenRefused
 
 ALICE = DiscordEmulator.user(410000000000000001, "alice")
 BOB = DiscordEmulator.user(410000000000000002, "bob")
@@ -280,10 +281,11 @@ async def test_imagine_without_profile_is_delivered_after_restart(runtime, setti
     assert not emu.unexpected
 
 
-async def test_bad_token_stops_with_help(runtime, settings, discord_api, caplog):
-    with pytest.raises(discord.LoginFailure):
+async def test_bad_token_stops_with_help(runtime, settings, discord_api):
+    with pytest.raises(TokenRefused) as refused:
         await asyncio.wait_for(run_discord(runtime.core, settings, "not-the-token", asyncio.Event()), timeout=15)
-    assert "DISCORD_TOKEN" in caplog.text and "Developer Portal" in caplog.text
+    assert refused.value.argument == "DISCORD_TOKEN"
+    assert "DISCORD_TOKEN was refused" in refused.value.message and "Developer Portal" in refused.value.message
     assert discord_api.identified == 0
 
 

@@ -8,9 +8,13 @@ import itertools
 from tests.bot.test_telegram_e2e import COMMENTS, api, jobs_table, say, sent, telegram_bot, tg_settings, tiny_models  # noqa: F401 (fixtures)
 from tests.bot.test_telegram_onboarding import answered, start
 from tests.workers import running_worker
+import pytest
+
 from bot import messages
+from bot.adapters.telegram import run_telegram
 from bot.core import MemberRef
 from storage.store import Store
+from viper.contracts.errors import TokenRefused
 
 _forged = itertools.count(1)
 
@@ -96,3 +100,11 @@ async def test_a_slow_photo_answer_sends_one_photo(runtime, worker, tg_settings,
     photos = [c for c in api.calls_to("sendPhoto", since=mark) if c.chat_id == chat]
     assert len(photos) == 1
     assert [status for kind, _, status, _ in jobs_table(settings) if kind == "generate"] == ["delivered"]
+
+
+async def test_a_refused_token_says_which_variable(runtime, tg_settings, api):
+    """Telegram answers getMe with 401 for a token it does not know: one clear error, no hang."""
+    with pytest.raises(TokenRefused) as refused:
+        await asyncio.wait_for(run_telegram(runtime.core, tg_settings, "123:not-the-token", asyncio.Event()), 15)
+    assert refused.value.argument == "TELEGRAM_TOKEN"
+    assert "TELEGRAM_TOKEN was refused by Telegram" in refused.value.message and "BotFather" in refused.value.message

@@ -40,6 +40,12 @@ class NotYours(InvalidArgument):
     code = "not_yours"
 
 
+class TokenRefused(ViperError):
+    """A chat platform refused the bot's token; `argument` names the environment variable."""
+
+    code = "token_refused"
+
+
 class ModelUnavailable(ViperError):
     """A model could not be loaded (missing weights, no network, wrong path)."""
 
@@ -68,5 +74,5 @@ class JobTimeout(ViperError):
 
 _BY_CODE = {
     c.code: c
-    for c in (ViperError, InvalidArgument, NotYours, ModelUnavailable, QueueUnavailable, JobFailed, JobCancelled, JobTimeout)
+    for c in (ViperError, InvalidArgument, NotYours, TokenRefused, ModelUnavailable, QueueUnavailable, JobFailed, JobCancelled, JobTimeout)
 }

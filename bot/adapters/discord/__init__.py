@@ -31,6 +31,7 @@ from bot.adapters.discord.port import DiscordJobOutput
 from bot.commands import DISCORD
 from bot.core import Background, ViperBot
 from viper.contracts.config import Settings
+from viper.contracts.errors import TokenRefused
 
 log = logging.getLogger("viper.discord")
 
@@ -106,8 +107,8 @@ class ViperDiscordBot(commands.Bot):
 async def run_discord(core: ViperBot, settings: Settings, token: str, stop: asyncio.Event) -> None:
     """Run the Discord bot until `stop` is set, then close it cleanly (gateway and HTTP session).
 
-    Raises `discord.LoginFailure` for a bad token (after logging how to get a good one) and any
-    error that stops the client early.
+    Raises `TokenRefused` for a token Discord refuses (saying how to get a good one) and any error
+    that stops the client early.
     """
     bot = ViperDiscordBot(core, settings)
     async with bot:
@@ -123,5 +124,6 @@ async def run_discord(core: ViperBot, settings: Settings, token: str, stop: asyn
                 with contextlib.suppress(asyncio.CancelledError):
                     await runner
         if not runner.cancelled() and isinstance(runner.exception(), discord.LoginFailure):
-            log.error("Discord refused the token. %s", messages.TOKEN_HELP[DISCORD])
+            error = runner.exception()
+            raise TokenRefused(messages.token_refused(DISCORD, str(error)), argument="DISCORD_TOKEN") from error
         runner.result()

@@ -15,7 +15,7 @@ import asyncio
 import logging
 
 from telegram import BotCommand, Update
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application, ApplicationBuilder, CommandHandler, MessageHandler, filters
 
 from bot import messages
@@ -24,7 +24,7 @@ from bot.adapters.telegram.handlers import TelegramHandlers
 from bot.commands import TELEGRAM, for_platform
 from bot.core import ViperBot
 from viper.contracts.config import Settings
-from viper.contracts.errors import ViperError
+from viper.contracts.errors import TokenRefused, ViperError
 
 log = logging.getLogger("viper.telegram")
 
@@ -97,10 +97,13 @@ def adapter_of(application: Application) -> TelegramHandlers:
 
 async def run_telegram(core: ViperBot, settings: Settings, token: str, stop: asyncio.Event) -> None:
     """Poll Telegram until `stop` is set, then shut down cleanly. Jobs still being followed then stay
-    undelivered in the store; the next start resumes them."""
+    undelivered in the store; the next start resumes them. A refused token raises `TokenRefused`."""
     application = build_application(core, settings, token)
     handlers = adapter_of(application)
-    await application.initialize()
+    try:
+        await application.initialize()
+    except InvalidToken as e:
+        raise TokenRefused(messages.token_refused(TELEGRAM, str(e)), argument="TELEGRAM_TOKEN") from e
     try:
         await post_init(application)  # run_polling would call it; we drive the lifecycle ourselves
         await application.start()
