@@ -73,7 +73,10 @@ class DiscordJobOutput:
         await self.hook.send(ephemeral=True, **review(int(self.ref["user_id"]), profile, messages.LEARNED))
 
     async def text(self, text: str) -> None:
-        await self._in_channel(text, None)
+        try:
+            await self._in_channel(text, None)
+        except discord.HTTPException as e:
+            log.warning("could not tell member %s in their channel: %s", self.ref.get("user_id"), e)
 
     async def image(self, delivery: Delivery) -> bool:
         caption = messages.fit("\n".join([delivery.caption, *delivery.notes]), MESSAGE_LIMIT)
