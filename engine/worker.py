@@ -12,6 +12,19 @@ and cancellation. A shared lock keeps VPE extraction and generation from using t
 
 Jobs return `{"ok": True, "result": {...}}` or `{"ok": False, "error": ViperError.to_dict()}` so the
 bot gets domain errors as data, never as pickled exceptions.
+
+What survives what (`ViperWorker`, on arq's own mechanisms):
+- a worker killed mid-job (SIGKILL, OOM, power): the job's in-progress lock lives `LOCK_TTL_S` and is
+  renewed every `HEARTBEAT_S` while the job runs, so once its worker is gone the lock lapses and
+  another worker runs the job again (arq counts tries: `MAX_TRIES` runs at most, so a job that kills
+  every worker it meets ends as a failure instead of looping). A run is safe to repeat: its result is
+  stored under the job id, once, and the same seed paints the same image;
+- a worker stopped gracefully (SIGTERM/SIGINT) mid-job: arq cancels the job and puts it back in the
+  queue at once, for any worker; that run does not count as a try;
+- Redis going away (restart, outage): the worker keeps running and polls again with backoff, a job
+  keeps painting, its lock is re-claimed as soon as Redis answers (even a Redis restarted empty), its
+  result waits until it can be stored, and the worker takes no new job for `RECLAIM_GRACE_S` after
+  an outage, so the workers that were running jobs re-claim them first.
 """
 
 from __future__ import annotations
@@ -19,19 +32,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from arq import Worker
+from arq.connections import create_pool
+from arq.constants import in_progress_key_prefix, retry_key_prefix
+from arq.utils import poll, timestamp_ms
 from arq.worker import func
+from redis.exceptions import RedisError, ResponseError, WatchError
 
 from viper.contracts import jobs
 from viper.contracts.config import Settings
-from viper.contracts.errors import JobCancelled, JobFailed, ViperError
+from viper.contracts.errors import JobCancelled, JobFailed, QueueUnavailable, ViperError
 from viper.contracts.jobs import deserialize, redis_settings, serialize
 
 log = logging.getLogger("viper.worker")
+
+LOCK_TTL_S = 15.0
+"""How long a job's in-progress lock lives without a heartbeat: how soon another worker takes over the
+job of a worker that died (arq's own default is the job timeout + 10 s, 910 s here)."""
+HEARTBEAT_S = 3.0
+"""How often a worker renews the locks of the jobs it runs."""
+MAX_TRIES = 3
+"""Runs a job may start before it fails for good (a graceful stop gives its try back)."""
+REDIS_RETRY_MAX_S = 2.0
+"""Longest pause between two attempts to reach Redis again."""
+RECLAIM_GRACE_S = 2.0
+"""After an outage, how long a worker waits before it takes jobs: a worker that was running jobs
+through the outage renews their locks every 0.5 s until Redis answers, so it re-claims them first."""
+STARTUP_REDIS_WAIT_S = 120.0
+"""How long a starting worker waits for Redis before it gives up with a clear error."""
+RESULT_PATIENCE_S = 3600.0
+"""How long a finished job's result waits for Redis to come back before the worker drops it."""
+
+_REDIS_DOWN = (RedisError, OSError, asyncio.TimeoutError)
 
 
 def load_models(settings: Settings) -> dict[str, Any]:
@@ -95,8 +133,21 @@ def _fail(err: ViperError) -> dict:
     return {"ok": False, "error": err.to_dict()}
 
 
+def _log_retry(ctx: dict, what: str) -> None:
+    if ctx.get("job_try", 1) > 1:
+        log.info("%s job %s: try %d (its last worker stopped or died)", what, ctx.get("job_id"), ctx["job_try"])
+
+
+async def _cancel_requested(redis, job_id: str) -> bool:
+    try:
+        return bool(await redis.exists(jobs.cancel_key(job_id)))
+    except _REDIS_DOWN:  # asked again at every step once Redis is back
+        return False
+
+
 async def extract_preferences(ctx: dict, payload: dict) -> dict:
     request = jobs.from_dict(jobs.ExtractRequest, payload)
+    _log_retry(ctx, "extraction")
     extractor = ctx["extractor"]
     # Only a backend that runs a model on this GPU (VPE) waits for the current batch; the lexicon
     # and remote endpoints do not touch it. A backend can say so itself with `uses_gpu`.
@@ -147,17 +198,21 @@ async def generate_image(ctx: dict, payload: dict) -> dict:
     stop = threading.Event()
 
     async def report(step: int, total: int) -> None:
-        await redis.set(jobs.progress_key(job_id), f"{step}/{total}", ex=3600)
-        if await redis.exists(jobs.cancel_key(job_id)):
-            stop.set()
+        try:
+            await redis.set(jobs.progress_key(job_id), f"{step}/{total}", ex=3600)
+            if await redis.exists(jobs.cancel_key(job_id)):
+                stop.set()
+        except _REDIS_DOWN:  # Redis is away: keep painting, the member's progress catches up later
+            pass
 
     def on_step(step: int, total: int) -> None:
         # Called from the generation thread: hand the Redis I/O to the event loop, never wait on it.
         asyncio.run_coroutine_threadsafe(report(step, total), loop)
 
+    _log_retry(ctx, "generation")
     try:
         plan = generator.prepare(request)  # invalid requests fail here, before they wait for a batch
-        if await redis.exists(jobs.cancel_key(job_id)):
+        if await _cancel_requested(redis, job_id):
             raise JobCancelled("generation cancelled")
         member = Member(plan, on_step=on_step, should_stop=stop.is_set)
         outcome = await ctx["batcher"].submit(plan.batch_key, _Generation(request, member))
@@ -176,17 +231,247 @@ async def generate_image(ctx: dict, payload: dict) -> dict:
     return {"ok": True, "result": jobs.to_dict(result)}
 
 
+class ViperWorker(Worker):
+    """arq's Worker, made to survive its own death and Redis outages (see the module's docstring).
+
+    `lock_ttl_s` and `heartbeat_s` default to `LOCK_TTL_S` and `HEARTBEAT_S`.
+    """
+
+    def __init__(self, *args, lock_ttl_s: float = LOCK_TTL_S, heartbeat_s: float = HEARTBEAT_S, **kwargs):
+        super().__init__(*args, **kwargs)
+        if heartbeat_s >= lock_ttl_s:
+            raise ValueError("the heartbeat must be shorter than the lock it renews")
+        self.in_progress_timeout_s = lock_ttl_s  # arq sets the lock with this when it takes a job
+        self.heartbeat_s = heartbeat_s
+        self._running: set[str] = set()  # jobs whose lock this worker keeps alive
+        self._locks_guard = asyncio.Lock()  # a renewal never lands after the job's end removed its lock
+        self._pick_after = 0.0
+        self._down_since: float | None = None
+        self._down_logged = 0.0
+        self._retry_delay = 0.0
+        self.on_stop = self._log_stop
+
+    # -- start, stop -----------------------------------------------------------------------------
+
+    async def main(self) -> None:
+        if self._pool is None:
+            self._pool = await self._connect()
+        self.ctx["redis"] = self.pool
+        if self.on_startup:
+            await self.on_startup(self.ctx)
+        keeper = asyncio.create_task(self._keep_locks(), name="viper-lock-heartbeat")
+        try:
+            async for _ in poll(self.poll_delay_s):
+                await self._poll_iteration()
+                if self.burst and await self._burst_done():
+                    await asyncio.gather(*self.tasks.values())
+                    return
+        finally:
+            keeper.cancel()
+
+    async def _connect(self):
+        """The arq pool, waiting (with backoff) for a Redis that is not up yet."""
+        deadline = time.monotonic() + STARTUP_REDIS_WAIT_S
+        delay = 0.5
+        while True:
+            try:
+                return await create_pool(
+                    self.redis_settings, job_deserializer=self.job_deserializer, job_serializer=self.job_serializer,
+                    default_queue_name=self.queue_name, expires_extra_ms=self.expires_extra_ms,
+                )
+            except _REDIS_DOWN as e:
+                if time.monotonic() + delay > deadline:
+                    raise QueueUnavailable(
+                        f"cannot reach Redis at {_where(self.redis_settings)} after {STARTUP_REDIS_WAIT_S:.0f} s: {e}"
+                    ) from e
+                log.warning("waiting for Redis at %s: %s", _where(self.redis_settings), e)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, REDIS_RETRY_MAX_S)
+
+    async def _burst_done(self) -> bool:
+        if 0 <= self.max_burst_jobs <= self._jobs_started():
+            return True
+        try:
+            return await self.pool.zcard(self.queue_name) == 0
+        except _REDIS_DOWN:
+            return False
+
+    def _log_stop(self, sig: signal.Signals) -> None:
+        if sig != signal.SIGUSR1 and self.tasks:
+            log.info("stopping on %s: %d running job(s) go back to the queue for another worker", sig.name, len(self.tasks))
+
+    async def close(self) -> None:
+        """arq's close, except that a Redis that is away does not stop the shutdown half-way."""
+        if not self._handle_signals:
+            self.handle_sig(signal.SIGUSR1)
+        if not self._pool:
+            return
+        await asyncio.gather(*self.tasks.values(), return_exceptions=True)
+        with contextlib.suppress(*_REDIS_DOWN):
+            await self.pool.delete(self.health_check_key)
+        if self.on_shutdown:
+            await self.on_shutdown(self.ctx)
+        with contextlib.suppress(*_REDIS_DOWN):
+            await self.pool.aclose(close_connection_pool=True)
+        self._pool = None
+
+    # -- polling through outages -----------------------------------------------------------------
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except _REDIS_DOWN as e:
+            await self._redis_down(e)
+            return
+        if self._down_since is not None:
+            log.warning("Redis answers again after %.0f s; taking jobs again", time.monotonic() - self._down_since)
+            self._down_since = None
+            # The workers that were running jobs through the outage re-claim their locks: leave them that.
+            self._pick_after = time.monotonic() + RECLAIM_GRACE_S
+
+    async def _redis_down(self, error: BaseException) -> None:
+        now = time.monotonic()
+        if self._down_since is None:
+            self._down_since, self._down_logged, self._retry_delay = now, now, 0.25
+            log.warning(
+                "lost Redis (%s); %d running job(s) keep going, trying again with backoff", error, len(self.tasks)
+            )
+        elif now - self._down_logged >= 30:
+            self._down_logged = now
+            log.warning("still no Redis after %.0f s (%s); trying again", now - self._down_since, error)
+        await asyncio.sleep(self._retry_delay)
+        self._retry_delay = min(self._retry_delay * 2, REDIS_RETRY_MAX_S)
+
+    # -- taking jobs, keeping their locks --------------------------------------------------------
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        """arq's `start_jobs`, with its counters kept right when Redis fails half-way, and skipping the
+        jobs this worker already runs (their lock may have lapsed while Redis was away)."""
+        if time.monotonic() < self._pick_after:
+            return
+        for job_id_b in job_ids:
+            job_id = job_id_b.decode()
+            if job_id in self.tasks:
+                continue
+            await self.sem.acquire()
+            if self.job_counter >= self.max_jobs:
+                self.sem.release()
+                return
+            self.job_counter += 1
+            started = False
+            try:
+                started = await self._claim(job_id)
+            finally:
+                if not started:
+                    self.job_counter -= 1
+                    self.sem.release()
+
+    async def _claim(self, job_id: str) -> bool:
+        in_progress_key = in_progress_key_prefix + job_id
+        async with self.pool.pipeline(transaction=True) as pipe:
+            await pipe.watch(in_progress_key)
+            ongoing = await pipe.exists(in_progress_key)
+            score = await pipe.zscore(self.queue_name, job_id)
+            if ongoing or not score or score > timestamp_ms():
+                return False  # another worker runs it, it has ended, or it is deferred
+            pipe.multi()
+            pipe.psetex(in_progress_key, int(self.in_progress_timeout_s * 1000), b"1")
+            try:
+                await pipe.execute()
+            except (ResponseError, WatchError):
+                return False  # another worker took it since
+        self._running.add(job_id)
+        task = asyncio.create_task(self.run_job(job_id, int(score)))
+        task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+        self.tasks[job_id] = task
+        return True
+
+    async def run_job(self, job_id: str, score: int) -> None:
+        try:
+            await super().run_job(job_id, score)
+        except _REDIS_DOWN as e:
+            # Redis failed before the job ran or after its end could be stored: its lock lapses and a
+            # worker (maybe this one) runs it again.
+            log.warning("job %s: Redis is away (%s); it will be run again", job_id, e)
+        finally:
+            await self._release(job_id)
+
+    async def _release(self, job_id: str) -> None:
+        async with self._locks_guard:
+            self._running.discard(job_id)
+
+    async def _keep_locks(self) -> None:
+        healthy = True
+        while True:
+            await asyncio.sleep(self.heartbeat_s if healthy else 0.5)
+            healthy = await self._renew_locks()
+
+    async def _renew_locks(self) -> bool:
+        """Set the lock of every job this worker runs again (SET, not PEXPIRE: a Redis restarted
+        empty, or one whose clock let the lock lapse during an outage, gets it back)."""
+        ttl_ms = int(self.in_progress_timeout_s * 1000)
+        async with self._locks_guard:
+            for job_id in list(self._running):
+                try:
+                    await asyncio.wait_for(self.pool.set(in_progress_key_prefix + job_id, b"1", px=ttl_ms), 2.0)
+                except _REDIS_DOWN:
+                    return False
+        return True
+
+    # -- ending jobs -----------------------------------------------------------------------------
+
+    async def finish_job(self, job_id: str, finish: bool, result_data, *args) -> None:
+        await self._release(job_id)  # no heartbeat may bring the lock back once this removed it
+        if not finish:
+            # Cancelled by a worker shutdown (arq puts the job back in the queue): that run does not
+            # count as one of the job's tries.
+            with contextlib.suppress(*_REDIS_DOWN):
+                await self.pool.decr(retry_key_prefix + job_id)
+        patience = RESULT_PATIENCE_S if finish else 5.0  # a job handed back lapses to the queue anyway
+        await self._patiently(f"store the end of job {job_id}", patience, super().finish_job, job_id, finish,
+                              result_data, *args)
+
+    async def finish_failed_job(self, job_id: str, result_data) -> None:
+        await self._release(job_id)
+        await self._patiently(f"store the end of job {job_id}", RESULT_PATIENCE_S, super().finish_failed_job,
+                              job_id, result_data)
+
+    async def _patiently(self, what: str, patience: float, call, *args) -> None:
+        deadline = time.monotonic() + patience
+        delay, warned = 0.25, False
+        while True:
+            try:
+                await call(*args)
+                if warned:
+                    log.warning("Redis is back: could %s", what)
+                return
+            except _REDIS_DOWN as e:
+                if time.monotonic() + delay > deadline:
+                    raise
+                if not warned:
+                    log.warning("cannot %s yet (%s); trying again until Redis is back", what, e)
+                    warned = True
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, REDIS_RETRY_MAX_S)
+
+
+def _where(settings) -> str:
+    if settings is None:
+        return "?"
+    return settings.unix_socket_path or f"{settings.host}:{settings.port}"
+
+
 def make_worker(
     settings: Settings, redis_url: str, *, burst: bool = False, ctx: dict | None = None, **kwargs
-) -> Worker:
-    """An arq Worker for `settings`, connected to `redis_url`."""
+) -> ViperWorker:
+    """A `ViperWorker` for `settings`, connected to `redis_url`."""
     max_batch = settings.worker.max_batch
     if settings.worker.max_jobs < max_batch:
         log.warning(
             "[worker] max_jobs = %d is below max_batch = %d: at most %d members can share a batch",
             settings.worker.max_jobs, max_batch, settings.worker.max_jobs,
         )
-    return Worker(
+    return ViperWorker(
         functions=[
             func(extract_preferences, name=jobs.EXTRACT_JOB),
             func(generate_image, name=jobs.GENERATE_JOB),
@@ -200,7 +485,7 @@ def make_worker(
         max_jobs=settings.worker.max_jobs,
         job_timeout=settings.worker.job_timeout_s,
         keep_result=3600,
-        max_tries=1,
+        max_tries=MAX_TRIES,
         allow_abort_jobs=True,
         health_check_interval=5,
         job_serializer=serialize,
