@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from viper.contracts.config import ConfigError, Settings, load_settings
@@ -102,35 +103,81 @@ def cmd_worker(args: argparse.Namespace) -> int:
     return 0
 
 
+class _WorkerSupervisor:
+    """The worker process `viper up` runs: started again, with backoff, whenever it dies."""
+
+    FIRST_DELAY_S = 1.0
+    MAX_DELAY_S = 60.0
+    STABLE_S = 60.0  # a worker that ran this long before dying starts again after the first delay
+
+    def __init__(self, cmd: list[str], env: dict):
+        self.cmd, self.env = cmd, env
+        self.proc: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.delay = self.FIRST_DELAY_S
+        self.restarts = 0
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.cmd, env=self.env)
+        self.started_at = time.monotonic()
+
+    async def watch(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), 0.5)
+            if stop.is_set() or self.proc.poll() is None:
+                continue
+            if time.monotonic() - self.started_at >= self.STABLE_S:
+                self.delay = self.FIRST_DELAY_S
+            log.error(
+                "the worker (pid %s) exited with code %s; restarting it in %.0f s",
+                self.proc.pid, self.proc.returncode, self.delay,
+            )
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.delay)
+            if stop.is_set():
+                return
+            self.delay = min(self.delay * 2, self.MAX_DELAY_S)
+            self.start()
+            self.restarts += 1
+            log.warning("worker restarted (pid %s, restart %d); models load in the background", self.proc.pid,
+                        self.restarts)
+
+    def stop(self) -> None:
+        """SIGINT, as a terminal would: the worker hands its running jobs back to the queue, then exits."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
 async def _up_main(settings: Settings, config: str | None) -> int:
     from viper.app import resolve_redis
 
-    settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+    settings.storage.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     url, embedded = await resolve_redis(settings)
     env = dict(os.environ, VIPER_REDIS__URL=url)
     cmd = [sys.executable, "-m", "viper.cli"] + (["--config", config] if config else []) + ["worker"]
-    worker = subprocess.Popen(cmd, env=env)
-    log.info("worker started (pid %s); models load in the background", worker.pid)
-    settings.redis.url = url
-    stop = _stop_event()
-
-    async def watch_worker() -> None:
-        while worker.poll() is None and not stop.is_set():
-            await asyncio.sleep(1)
-        if worker.poll() is not None and not stop.is_set():
-            log.error("the worker exited with code %s; see its log above", worker.returncode)
-
-    watcher = asyncio.create_task(watch_worker())
+    worker = _WorkerSupervisor(cmd, env)
     try:
-        await _run_adapters(settings, stop)
+        worker.start()
+        log.info("worker started (pid %s); models load in the background", worker.proc.pid)
+        settings.redis.url = url
+        stop = _stop_event()
+        watcher = asyncio.create_task(worker.watch(stop))
+        try:
+            await _run_adapters(settings, stop)
+        finally:
+            stop.set()
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
     finally:
-        watcher.cancel()
-        if worker.poll() is None:
-            worker.send_signal(signal.SIGINT)
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+        worker.stop()
         if embedded is not None:
             embedded.stop()
     return 0
@@ -409,7 +456,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_USER_UMASK = 0o022
+"""The umask `viper` was started with: files the user asked for (`imagine -o`) are made with it."""
+
+
 def main(argv: list[str] | None = None) -> int:
+    global _USER_UMASK
+    # Before anything writes a file: the data directory, the SQLite file, the embedded Redis's AOF and
+    # its log hold members' comments and prompts, so they are the user's alone (0700 and 0600).
+    _USER_UMASK = os.umask(0o077)
+    try:
+        return _main(argv)
+    finally:
+        os.umask(_USER_UMASK)
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -428,6 +490,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as e:  # a bug or an unforeseen failure: one line, the traceback with -v
+        log.debug("unexpected error", exc_info=True)
+        print(f"error: unexpected {type(e).__name__}: {_short(str(e))} (run with -v for details)", file=sys.stderr)
+        return 1
+
+
+def _short(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 if __name__ == "__main__":
