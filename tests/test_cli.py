@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -66,6 +68,16 @@ def test_imagine_with_liked_and_disliked_lists_personalises_and_reproduces(tmp_p
     assert np.array_equal(a, b)  # same seed, same shuffle: same image
     assert not np.array_equal(a, c)  # the profile changed the picture
     assert "wrote" in first.stdout and "seed 7" in first.stdout
+    # Not a terminal: one progress line per change, never one line grown with carriage returns.
+    assert "\r" not in first.stderr, first.stderr
+    assert re.search(r"^(queued: position 1|step \d/4)$", first.stderr, re.MULTILINE), first.stderr
+    # The image the user asked for has the user's own permissions; the data it came from is private.
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert (tmp_path / "a.png").stat().st_mode & 0o777 == 0o666 & ~umask
+    data = tmp_path / "data"
+    assert data.stat().st_mode & 0o777 == 0o700
+    assert (data / "viper.sqlite3").stat().st_mode & 0o777 == 0o600
 
 
 def test_imagine_reports_bad_arguments_by_name(tmp_path):
@@ -74,6 +86,59 @@ def test_imagine_reports_bad_arguments_by_name(tmp_path):
     assert "width" in run.stderr and "Traceback" not in run.stderr
     both = viper(tmp_path, "imagine", "a cat", "--user", "bob", "--liked", "teal")
     assert both.returncode == 2 and "either --user or --liked" in both.stderr
+
+
+@pytest.mark.parametrize("args, argument", [
+    (["--seed", "1180591620717411303424"], "seed"),  # beyond 64 bits: msgpack cannot even queue it
+    (["--seed", "-1"], "seed"),
+    (["--steps", "0"], "steps"),
+    (["--steps", "101"], "steps"),
+    (["--height", "32"], "height"),
+    (["--width", "4096"], "width"),
+    (["--width", "100"], "width"),
+    (["--guidance", "nan"], "guidance"),
+    (["--strength", "3"], "strength"),
+])
+def test_imagine_refuses_bad_arguments_before_anything_runs(tmp_path, args, argument):
+    run = viper(tmp_path, "imagine", "a cat", *args, "-o", "x.png", timeout=60)
+    assert run.returncode == 1, run.stderr
+    assert run.stderr.startswith(f"error ({argument}): --{argument} must be ") and run.stderr.count("\n") == 1
+    assert not (tmp_path / "data").exists()  # refused before Redis, the store or a model were touched
+
+
+def test_imagine_refuses_a_directory_as_output_before_queueing(tmp_path):
+    run = viper(tmp_path, "imagine", "a cat", "-o", str(tmp_path), timeout=60)
+    assert run.returncode == 1
+    assert run.stderr == f"error (output): {tmp_path} is a directory; give a file name, such as {tmp_path / 'out.png'}\n"
+    assert not (tmp_path / "data").exists()
+
+
+def test_the_cli_bounds_agree_with_the_engine():
+    from engine import generation
+    from viper import cli
+
+    assert cli.MAX_SEED == generation.MAX_SEED
+    assert cli.MAX_STEPS == generation.GenerationDefaults().max_steps
+    assert cli.MAX_GUIDANCE == generation.MAX_GUIDANCE and cli.MAX_STRENGTH == generation.MAX_STRENGTH
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_redraws_one_line_on_a_terminal_and_writes_lines_elsewhere():
+    from viper.cli import StatusLine
+
+    for stream, expected in (
+        (_Terminal(), "\rqueued: position 2\x1b[K\rstep 1/4\x1b[K\rstep 4/4\x1b[K\n"),
+        (io.StringIO(), "queued: position 2\nstep 1/4\nstep 4/4\n"),
+    ):
+        line = StatusLine(stream)
+        for text in ("queued: position 2", "step 1/4", "step 1/4", "step 4/4"):
+            line.show(text)
+        line.end()
+        assert stream.getvalue() == expected
 
 
 def test_bad_config_stops_start_up_with_the_key_named(tmp_path):
@@ -94,6 +159,7 @@ def test_extract_prints_one_json_object_on_its_last_line(tmp_path):
     assert set(result) == {"liked", "disliked"}
     assert any("teal" in f for f in result["liked"])
     assert any("yellow" in f for f in result["disliked"])
+    assert (tmp_path / "data").stat().st_mode & 0o777 == 0o700  # made for the gallery: members' data lives there
 
 
 @pytest.mark.slow

@@ -76,6 +76,39 @@ def test_bad_files_are_reported_without_a_traceback(tmp_path):
     assert missing.returncode == 2 and "cannot read" in missing.stderr
 
 
+def test_hostile_files_are_refused_in_one_line(tmp_path):
+    deep = run(tmp_path, "[" * 100_000 + "]" * 100_000, "--backend", "lexicon")
+    assert deep.returncode == 2 and deep.stderr.strip().endswith("its JSON is nested too deeply")
+    big = run(tmp_path, json.dumps([{"comment": "so much teal " * 100}] * 4100), "--backend", "lexicon")
+    assert big.returncode == 2 and "larger than 5 MB" in big.stderr
+    for completed in (deep, big):
+        assert completed.stderr.count("\n") == 1 and "Traceback" not in completed.stderr and not completed.stdout
+
+
+def test_odd_entries_only_warn_however_deep(tmp_path):
+    nested = "[" * 900 + "]" * 900
+    completed = run(tmp_path, f'[{{"comment": 7, "x": {nested}}}, {{"comment": "love the teal", "image": {nested}}},'
+                              f' {{"comment": "nice", "image": "{"a" * 5000}"}}]', "--backend", "lexicon")
+    assert last_json(completed)["liked"] == ["teal"]
+    assert "entry 1: skipped" in completed.stderr and "entry 2: \"image\" is neither" in completed.stderr
+    assert "entry 3: unknown image" in completed.stderr and "Traceback" not in completed.stderr
+
+
+def test_a_long_extraction_shows_that_it_is_still_reading():
+    import io
+
+    from engine.extraction import make_extractor
+    from viper.cli import extract_with_progress
+    from viper.contracts.jobs import Comment
+
+    comments = [Comment(f"I love the teal and the flowing lines, but the yellow is harsh ({i})") for i in range(1500)]
+    shown = io.StringIO()
+    result = extract_with_progress(make_extractor("lexicon"), comments, shown, every=0.02)
+    assert "teal" in result.liked
+    lines = shown.getvalue().splitlines()
+    assert lines and all(line.startswith("reading 1500 comments with lexicon: ") for line in lines)
+
+
 def test_an_empty_list_prints_empty_lists(tmp_path):
     assert last_json(run(tmp_path, [])) == {"liked": [], "disliked": []}
 

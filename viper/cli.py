@@ -14,17 +14,23 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
+import reprlib
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 from viper.contracts.config import ConfigError, Settings, load_settings
-from viper.contracts.errors import ViperError
+from viper.contracts.errors import InvalidArgument, ViperError
 
 log = logging.getLogger("viper")
+
+_BRIEF = reprlib.Repr()
+_BRIEF.maxlevel, _BRIEF.maxstring, _BRIEF.maxother = 3, 60, 60
 
 
 def no_token_help() -> str:
@@ -206,12 +212,95 @@ async def _resolve_profile(runtime, user: str) -> tuple[list[str], list[str]] | 
     return (profile.liked, profile.disliked) if profile else None
 
 
+# The engine's bounds for a request (engine.generation: MAX_SEED, GenerationDefaults().max_steps,
+# MAX_GUIDANCE, MAX_STRENGTH, and the 64 px floor of every model's smallest side), repeated here so a bad
+# argument is refused in a moment, before torch is imported or a model loads. tests/test_cli.py checks
+# that they agree with the engine's. The worker checks every request again (e.g. SDXL's 256 px floor).
+MAX_SEED = 2**64 - 1
+MAX_STEPS = 100
+MIN_SIDE = 64
+MAX_GUIDANCE = 30.0
+MAX_STRENGTH = 2.0
+
+
+def check_imagine_args(args: argparse.Namespace, settings: Settings) -> None:
+    """Refuse out-of-range `viper imagine` arguments with InvalidArgument naming the flag."""
+
+    def whole(name: str, value: int | None, low: int, high: int) -> None:
+        if value is not None and not low <= value <= high:
+            raise InvalidArgument(f"--{name} must be between {low} and {high}, got {value}", argument=name)
+
+    def number(name: str, value: float | None, low: float, high: float) -> None:
+        if value is not None and not (math.isfinite(value) and low <= value <= high):
+            raise InvalidArgument(f"--{name} must be between {low:g} and {high:g}, got {value:g}", argument=name)
+
+    whole("seed", args.seed, 0, MAX_SEED)
+    whole("steps", args.steps, 1, MAX_STEPS)
+    for side in ("width", "height"):
+        value = getattr(args, side)
+        whole(side, value, MIN_SIDE, settings.engine.max_side)
+        if value is not None and value % 8:
+            raise InvalidArgument(f"--{side} must be a multiple of 8, got {value}", argument=side)
+    number("guidance", args.guidance, 0.0, MAX_GUIDANCE)
+    number("strength", args.strength, 0.0, MAX_STRENGTH)
+
+
+def check_output(path: Path) -> None:
+    """Refuse an output path the image could not be written to, before any work is queued."""
+    if path.is_dir():
+        raise InvalidArgument(f"{path} is a directory; give a file name, such as {path / 'out.png'}", argument="output")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InvalidArgument(f"cannot create the folder {path.parent}: {e.strerror or e}", argument="output") from e
+    if not os.access(path.parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise InvalidArgument(f"cannot write {path}: permission denied", argument="output")
+
+
+def _write_output(path: Path, data: bytes) -> None:
+    """Write the image the user asked for with the user's own umask (not the private one of the data)."""
+    existed = path.exists()
+    try:
+        path.write_bytes(data)
+        if not existed:
+            os.chmod(path, 0o666 & ~_USER_UMASK)
+    except OSError as e:
+        raise ViperError(f"cannot write {path}: {e.strerror or e}") from e
+
+
+class StatusLine:
+    """One status line on a stream: redrawn in place on a terminal, one line per change otherwise
+    (so a log file or a pipe gets readable lines, not one ever-growing line of carriage returns)."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
+        self.shown = ""
+
+    def show(self, text: str) -> None:
+        if text == self.shown:
+            return
+        self.stream.write(f"\r{text}\x1b[K" if self.tty else text + "\n")
+        self.stream.flush()
+        self.shown = text
+
+    def end(self) -> None:
+        """Leave the line (on a terminal, the next output starts below it)."""
+        if self.tty and self.shown:
+            self.stream.write("\n")
+            self.stream.flush()
+        self.shown = ""
+
+
 async def _imagine_main(args: argparse.Namespace, settings: Settings) -> int:
     from viper.contracts import jobs
     from viper.app import open_runtime
 
+    out = Path(args.output)
+    check_output(out)
     runtime = await open_runtime(settings)
-    worker_task = None
+    local: _LocalWorker | None = None
+    status = StatusLine(sys.stderr)
     try:
         liked, disliked = _split_list(args.liked), _split_list(args.disliked)
         if args.user:
@@ -228,41 +317,75 @@ async def _imagine_main(args: argparse.Namespace, settings: Settings) -> int:
             liked_strength=args.strength, disliked_strength=args.strength, shuffle=not args.no_shuffle,
         )
         job_id = await runtime.queue.enqueue(jobs.GENERATE_JOB, jobs.to_dict(request))
-        if not await runtime.queue.workers_alive():
-            print("No worker is running; starting one in this process (loading the model)…", file=sys.stderr)
-            from engine.worker import make_worker
+        local = _LocalWorker(settings, runtime)
+        await local.start_if_none()
+        watchdog = asyncio.create_task(local.watch())
 
-            worker = make_worker(settings, runtime.redis_url, burst=True, poll_delay=0.1)
-            worker_task = asyncio.create_task(worker.async_run())
-
-        async def show(status, progress, position):
+        async def show(state, progress, position):
             if progress:
-                print(f"\rstep {progress.step}/{progress.total}", end="", file=sys.stderr, flush=True)
+                status.show(f"step {progress.step}/{progress.total}")
             elif position:
-                print(f"\rqueued: position {position}", end="", file=sys.stderr, flush=True)
+                status.show(f"queued: position {position}")
 
-        raw = await runtime.queue.wait(job_id, timeout=settings.bot.job_timeout_s, on_update=show, update_interval=0.5)
-        print("", file=sys.stderr)
+        try:
+            raw = await runtime.queue.wait(
+                job_id, timeout=settings.bot.job_timeout_s, on_update=show, update_interval=0.5
+            )
+        finally:
+            watchdog.cancel()
+            status.end()
         result = jobs.from_dict(jobs.GenerateResult, raw)
-        out = Path(args.output)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_bytes(result.png)
+        _write_output(out, result.png)
         print(f"wrote {out} ({result.width}x{result.height}, {result.steps} steps, seed {result.seed}, model {result.model})")
         for note in runtime.core.result_notes(result):
             print(f"note: {note}", file=sys.stderr)
         return 0
     finally:
-        if worker_task is not None:
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(worker_task, timeout=30)
+        if local is not None:
+            await local.close()
         await runtime.close()
+
+
+class _LocalWorker:
+    """The worker `viper imagine` runs in its own process when no other worker is alive: at the start,
+    or later, if the worker it counted on stops reporting (arq's health key lapses within 6 s)."""
+
+    def __init__(self, settings: Settings, runtime):
+        self.settings, self.runtime = settings, runtime
+        self.worker = None
+        self.task: asyncio.Task | None = None
+
+    async def start_if_none(self) -> None:
+        if self.worker is not None or await self.runtime.queue.workers_alive():
+            return
+        print("No worker is running; starting one in this process (loading the model)…", file=sys.stderr)
+        from engine.worker import make_worker
+
+        self.worker = make_worker(self.settings, self.runtime.redis_url, burst=True, poll_delay=0.1)
+        self.task = asyncio.create_task(self.worker.async_run())
+
+    async def watch(self, every: float = 3.0) -> None:
+        while self.worker is None:
+            await asyncio.sleep(every)
+            with contextlib.suppress(ViperError):
+                await self.start_if_none()
+
+    async def close(self) -> None:
+        if self.task is None:
+            return
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(self.task, timeout=30)
+        with contextlib.suppress(Exception):
+            await self.worker.close()  # its health key goes: the next `viper imagine` does not wait for it
 
 
 def cmd_imagine(args: argparse.Namespace) -> int:
     if args.user and (args.liked or args.disliked):
         print("error: use either --user or --liked/--disliked, not both", file=sys.stderr)
         return 2
-    return asyncio.run(_imagine_main(args, _settings(args)))
+    settings = _settings(args)
+    check_imagine_args(args, settings)
+    return asyncio.run(_imagine_main(args, settings))
 
 
 # -- extract ------------------------------------------------------------------------------------
@@ -281,12 +404,16 @@ def _extract_comments(items: list, settings: Settings) -> list:
     comments = []
     for number, item in enumerate(items, 1):
         if not isinstance(item, dict) or not isinstance(item.get("comment"), str):
-            print(f"warning: entry {number}: skipped, it has no \"comment\" string: {str(item)[:80]}", file=sys.stderr)
+            print(f"warning: entry {number}: skipped, it has no \"comment\" string: {_brief(item)}", file=sys.stderr)
             continue
         image = item.get("image")
+        if image is not None and (isinstance(image, bool) or not isinstance(image, (str, int, float))):
+            print(f"warning: entry {number}: \"image\" is neither a gallery id nor a path: {_brief(image)}; "
+                  "reading the comment alone", file=sys.stderr)
+            image = None
         image = str(image).strip() if image is not None else ""
         comment = jobs.Comment(text=item["comment"], image_id=image or None)
-        if image and Path(image).is_file():
+        if image and _is_file(image):
             if _image_opens(image):
                 comment.image_path = image
             else:
@@ -302,11 +429,24 @@ def _extract_comments(items: list, settings: Settings) -> list:
             entry = gallery.get(image) if gallery is not None else None
             if entry is None:
                 why = f"the gallery cannot be opened ({gallery_error})" if gallery_error else "no gallery image or file has it"
-                print(f"warning: entry {number}: unknown image {image!r} ({why}); reading the comment alone", file=sys.stderr)
+                print(f"warning: entry {number}: unknown image {image[:80]!r} ({why}); reading the comment alone",
+                      file=sys.stderr)
             else:
                 comment.image_tags, comment.image_path = list(entry.tags), str(entry.path)
         comments.append(comment)
     return comments
+
+
+def _brief(value) -> str:
+    """A short picture of any JSON value, however deep or long (str() of a deep list recurses)."""
+    return (value if isinstance(value, str) else _BRIEF.repr(value))[:80]
+
+
+def _is_file(path: str) -> bool:
+    try:
+        return Path(path).is_file()
+    except (OSError, ValueError):  # a name too long for the file system, say
+        return False
 
 
 def _image_opens(path: str) -> bool:
@@ -320,13 +460,60 @@ def _image_opens(path: str) -> bool:
         return False
 
 
+MAX_EXTRACT_BYTES = 5 * 1024 * 1024
+"""The largest comments file `viper extract` reads: a member's comments are a few kilobytes, and the
+lexicon reads about 100 KB a second, so a bigger file is a mistake, not a member."""
+
+
+def _read_capped(path: str, limit: int = MAX_EXTRACT_BYTES) -> str:
+    with open(path, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise InvalidArgument(
+            f"{path} is larger than {limit / 1024 / 1024:g} MB, the most `viper extract` reads; "
+            "give it one member's comments (a few KB)",
+            argument="file",
+        )
+    return data.decode("utf-8")
+
+
+def extract_with_progress(extractor, comments: list, stream=None, every: float = 2.0):
+    """`extractor.extract(comments)`; on a run longer than `every` seconds, a status line on `stream`
+    (stderr) says, every `every` seconds, that it is still reading and for how long."""
+    stream = stream if stream is not None else sys.stderr
+    status = StatusLine(stream)
+    done = threading.Event()
+    started = time.monotonic()
+
+    def tick() -> None:
+        while not done.wait(every):
+            status.show(
+                f"reading {len(comments)} comments with {extractor.name}: {time.monotonic() - started:.0f} s so far"
+            )
+
+    ticker = threading.Thread(target=tick, name="viper-extract-progress", daemon=True)
+    ticker.start()
+    try:
+        return extractor.extract(comments)
+    finally:
+        done.set()
+        ticker.join()
+        status.end()
+
+
 def cmd_extract(args: argparse.Namespace) -> int:
     """Print {"liked": [...], "disliked": [...]} as the last line of stdout; everything else goes to stderr."""
     from engine.extraction import extractor_from_settings
 
     settings = _settings(args)
     try:
-        items = json.loads(Path(args.file).read_text(encoding="utf-8"))
+        items = json.loads(_read_capped(args.file))
+    except InvalidArgument as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        return 2
+    except RecursionError:
+        print(f"error: cannot read {args.file}: its JSON is nested too deeply", file=sys.stderr)
+        return 2
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         print(f"error: cannot read {args.file}: {e}", file=sys.stderr)
         return 2
@@ -335,7 +522,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
         return 2
     comments = _extract_comments(items, settings)
     extractor = extractor_from_settings(settings.extraction, args.backend or None)
-    result = extractor.extract(comments)
+    result = extract_with_progress(extractor, comments)
     print(f"{len(comments)} comments read by {result.backend} {result.backend_version}", file=sys.stderr)
     print(json.dumps({"liked": result.liked, "disliked": result.disliked}, ensure_ascii=False), flush=True)
     return 0
