@@ -92,8 +92,8 @@ async def test_a_worker_and_the_waiting_bot_ride_out_redis_restarts(processes, d
 
         # 2. Painting, with one job queued behind: Redis is killed for 6 s and comes back with its AOF.
         first = await queue.enqueue(jobs.GENERATE_JOB, request("painted through an outage", steps=100))
+        await painting(first)  # (two jobs queued in one millisecond start in the order of their ids)
         second = await queue.enqueue(jobs.GENERATE_JOB, request("queued through an outage", steps=20, seed=2))
-        await painting(first)
         assert await queue.position(second) == 2  # arq keeps the running job in the line
         kill_redis(server)
         fault = time.monotonic()
@@ -111,8 +111,8 @@ async def test_a_worker_and_the_waiting_bot_ride_out_redis_restarts(processes, d
         # 3. The same, but Redis comes back empty (no persistence): the job being painted is still
         # delivered (its worker puts its lock back and stores its result); the queued one is lost.
         third = await queue.enqueue(jobs.GENERATE_JOB, request("painted while Redis forgot", steps=100, seed=3))
-        fourth = await queue.enqueue(jobs.GENERATE_JOB, request("forgotten", steps=20, seed=4))
         await painting(third)
+        fourth = await queue.enqueue(jobs.GENERATE_JOB, request("forgotten", steps=20, seed=4))
         kill_redis(server)
         fault = time.monotonic()
         third_wait = asyncio.create_task(timed_wait(third, fault))
