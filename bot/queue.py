@@ -30,10 +30,10 @@ from viper.contracts.errors import (
 
 log = logging.getLogger("viper.queue")
 
-LOST_GRACE_S = 6.0
+LOST_GRACE_S = 2 * jobs.HEARTBEAT_S
 """After an outage, how long a job may be missing from Redis before `wait` calls it lost: a Redis that
 restarted empty gets the lock of a job still painting back within a heartbeat of the worker running it
-(`engine.worker.HEARTBEAT_S`, 3 s), and that job's result is then stored as usual."""
+(`jobs.HEARTBEAT_S`), and that job's result is then stored as usual."""
 RETRY_MAX_S = 2.0
 """Longest pause between two attempts to reach Redis while following a job."""
 

@@ -48,17 +48,10 @@ from redis.exceptions import RedisError, ResponseError, WatchError
 from viper.contracts import jobs
 from viper.contracts.config import Settings
 from viper.contracts.errors import JobCancelled, JobFailed, QueueUnavailable, ViperError
-from viper.contracts.jobs import deserialize, redis_settings, serialize
+from viper.contracts.jobs import HEARTBEAT_S, LOCK_TTL_S, MAX_TRIES, deserialize, redis_settings, serialize
 
 log = logging.getLogger("viper.worker")
 
-LOCK_TTL_S = 15.0
-"""How long a job's in-progress lock lives without a heartbeat: how soon another worker takes over the
-job of a worker that died (arq's own default is the job timeout + 10 s, 910 s here)."""
-HEARTBEAT_S = 3.0
-"""How often a worker renews the locks of the jobs it runs."""
-MAX_TRIES = 3
-"""Runs a job may start before it fails for good (a graceful stop gives its try back)."""
 REDIS_RETRY_MAX_S = 2.0
 """Longest pause between two attempts to reach Redis again."""
 RECLAIM_GRACE_S = 2.0

@@ -115,7 +115,7 @@ def test_imagine_refuses_a_directory_as_output_before_queueing(tmp_path):
 
 def test_the_cli_bounds_agree_with_the_engine():
     from engine import generation
-    from viper import cli
+    from viper.cli import imagine as cli
 
     assert cli.MAX_SEED == generation.MAX_SEED
     assert cli.MAX_STEPS == generation.GenerationDefaults().max_steps
@@ -128,7 +128,7 @@ class _Terminal(io.StringIO):
 
 
 def test_progress_redraws_one_line_on_a_terminal_and_writes_lines_elsewhere():
-    from viper.cli import StatusLine
+    from viper.cli.imagine import StatusLine
 
     for stream, expected in (
         (_Terminal(), "\rqueued: position 2\x1b[K\rstep 1/4\x1b[K\rstep 4/4\x1b[K\n"),

@@ -98,7 +98,7 @@ def test_a_long_extraction_shows_that_it_is_still_reading():
     import io
 
     from engine.extraction import make_extractor
-    from viper.cli import extract_with_progress
+    from viper.cli.tools import extract_with_progress
     from viper.contracts.jobs import Comment
 
     comments = [Comment(f"I love the teal and the flowing lines, but the yellow is harsh ({i})") for i in range(1500)]

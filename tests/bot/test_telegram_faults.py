@@ -108,3 +108,29 @@ async def test_a_refused_token_says_which_variable(runtime, tg_settings, api):
         await asyncio.wait_for(run_telegram(runtime.core, tg_settings, "123:not-the-token", asyncio.Event()), 15)
     assert refused.value.argument == "TELEGRAM_TOKEN"
     assert "TELEGRAM_TOKEN was refused by Telegram" in refused.value.message and "BotFather" in refused.value.message
+
+
+@pytest.mark.parametrize("command", ["bot", "up"])
+async def test_viper_stops_with_one_line_when_its_only_token_is_refused(tmp_path, api, command):
+    """`viper bot` hung forever and `viper up` ran with nothing connected; both now exit 1 and
+    name the variable."""
+    import os
+    import sys
+
+    env = dict(os.environ, TELEGRAM_TOKEN="123:not-the-token", VIPER_TELEGRAM__API_BASE_URL=api.base_url,
+               VIPER_STORAGE__DATA_DIR=str(tmp_path / "data"), VIPER_ENGINE__MODEL="tiny", HF_HUB_OFFLINE="1")
+    env.pop("DISCORD_TOKEN", None)
+    env.pop("VIPER_REDIS__URL", None)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "viper.cli", command, env=env, cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        _, stderr = await asyncio.wait_for(proc.communicate(), 120)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+    lines = stderr.decode().splitlines()
+    assert proc.returncode == 1
+    assert any(line.startswith("error (TELEGRAM_TOKEN): TELEGRAM_TOKEN was refused by Telegram") for line in lines)
+    assert "Traceback" not in stderr.decode()

@@ -16,7 +16,7 @@ from arq.constants import in_progress_key_prefix
 from arq.jobs import Job, JobStatus
 
 from bot.queue import JobQueue
-from engine.worker import HEARTBEAT_S, LOCK_TTL_S
+from viper.contracts.jobs import HEARTBEAT_S, LOCK_TTL_S
 from tests.faults.procs import ResultWrites, request, until
 from viper.contracts import jobs
 from viper.contracts.errors import JobCancelled

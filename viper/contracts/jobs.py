@@ -19,6 +19,17 @@ GENERATE_JOB = "generate_image"
 QUEUE_NAME = "viper:queue"
 
 
+# How workers hold their jobs; the bot's patience while following a job is derived from the same
+# numbers (bot/queue.py), so they live here, where both sides read them.
+LOCK_TTL_S = 15.0
+"""How long a job's in-progress lock lives without a heartbeat: how soon another worker takes over the
+job of a worker that died (arq's own default is the job timeout + 10 s)."""
+HEARTBEAT_S = 3.0
+"""How often a worker renews the locks of the jobs it runs."""
+MAX_TRIES = 3
+"""Runs a job may start before it fails for good (a graceful stop gives its try back)."""
+
+
 def progress_key(job_id: str) -> str:
     """Redis key (and pub/sub channel) holding the latest `step/total` progress of a job."""
     return f"viper:progress:{job_id}"
