@@ -282,3 +282,19 @@ async def test_forget_after_confirmation_even_across_a_restart(runtime, settings
         _, response = await interact(emu, emu.slash_command("forget", ALICE))
         assert private_text(response) == messages.NOTHING_STORED
     assert not emu.unexpected
+
+
+async def test_forged_component_ids_get_a_private_answer_not_an_error(runtime, discord_api, caplog):
+    """A message whose buttons carry odd ids (`²` and `①` are digits to `str.isdigit`, not to `int`)
+    gets a private answer; discord.py only routes ids the message shows, so the message shows them."""
+    emu = discord_api
+    async with running_bot(runtime, emu):
+        sent, _ = await interact(emu, emu.slash_command("onboard", ALICE))
+        message = emu.messages[sent.original_id]
+        for custom_id in ("viper:nav:²", "viper:skip:①", "viper:nav:x"):
+            odd = dict(message, components=[{"type": 1, "components": [
+                {"type": 2, "style": 2, "label": "odd", "custom_id": custom_id}]}])
+            forged = emu._interaction(3, ALICE, {"custom_id": custom_id, "component_type": 2}, odd)
+            _, response = await interact(emu, forged)
+            assert "no longer does anything" in private_text(response), custom_id
+    assert "Traceback" not in caplog.text and "failed" not in caplog.text

@@ -7,6 +7,7 @@ is the core's. Answers are private (ephemeral) except the image, which is posted
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from bot.adapters.discord import components as ui
 from bot.adapters.discord.port import MESSAGE_LIMIT, DiscordJobOutput, chat_ref
 from bot.commands import DISCORD, ONBOARD_COMMAND, command
 from bot.core import MemberRef, PagerView, ViperBot
-from viper.contracts.errors import ViperError
+from viper.contracts.errors import InvalidArgument, ViperError
 
 log = logging.getLogger("viper.discord")
 
@@ -37,6 +38,13 @@ def slash(name: str):
         return app_commands.command(name=entry.name, description=entry.description[:100])(callback)
 
     return decorate
+
+
+def number_of(args: list[str]) -> int:
+    """The image number a pager button carries: ASCII digits only (`int` would take `²` or `①`)."""
+    if not args or not re.fullmatch(r"[0-9]{1,6}", args[0]):
+        raise InvalidArgument("that button no longer does anything; /help lists what I can do", argument="button")
+    return int(args[0])
 
 
 def who_of(interaction: discord.Interaction) -> MemberRef:
@@ -160,10 +168,10 @@ class ViperCog(commands.Cog):
             await interaction.response.send_message(ephemeral=True, **shown)
 
     async def on_nav(self, interaction: discord.Interaction, who: MemberRef, args: list[str], values) -> None:
-        await self._replace(interaction, self._pager(await self.core.pager(who, int(args[0]))))
+        await self._replace(interaction, self._pager(await self.core.pager(who, number_of(args))))
 
     async def on_skip(self, interaction: discord.Interaction, who: MemberRef, args: list[str], values) -> None:
-        await self._replace(interaction, self._pager(await self.core.pager(who, skip_from=int(args[0]))))
+        await self._replace(interaction, self._pager(await self.core.pager(who, skip_from=number_of(args))))
 
     async def on_comment(self, interaction: discord.Interaction, who: MemberRef, args: list[str], values) -> None:
         image_id = args[0] if args else ""

@@ -27,7 +27,7 @@ OPTION_VALUE_MAX = 100
 
 
 class Routed(discord.ui.DynamicItem[discord.ui.Item],
-             template=r"viper:(?P<route>comment|skip|nav|done|profile|redo|forget|ic)(?::(?P<args>[A-Za-z0-9_.:-]+))?"):
+             template=r"viper:(?P<route>comment|skip|nav|done|profile|redo|forget|ic)(?::(?P<args>\S+))?"):
     """Any of the bot's components; `ViperCog.route` runs what a press of it means."""
 
     def __init__(self, item: discord.ui.Item):
