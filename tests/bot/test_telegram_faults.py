@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import time
 
 from tests.bot.test_telegram_e2e import COMMENTS, api, jobs_table, say, sent, telegram_bot, tg_settings, tiny_models  # noqa: F401 (fixtures)
 from tests.bot.test_telegram_onboarding import answered, start
@@ -54,9 +55,10 @@ async def test_a_profile_being_built_arrives_after_the_bot_restarts(runtime, tg_
             await asyncio.sleep(0.05)
     assert await onboarding_state(settings) == "extracting"
 
-    mark = api.mark()
+    mark, restarted = api.mark(), time.monotonic()
     async with running_worker(settings, redis_url, tiny_models), telegram_bot(runtime.core, settings, api):
         profile = await api.wait_for(sent(chat, "Liked:"), 30, since=mark)
+        print(f"\nthe profile arrived {time.monotonic() - restarted:.1f} s after the bot and a worker started again")
         assert [b["text"] for b in profile.buttons][-2:] == ["✅ Looks good", "🔁 Redo onboarding"]
         mark = await say(api, chat, "/start")
         assert "being built" not in (await api.wait_for(sent(chat), since=mark)).text
@@ -93,7 +95,10 @@ async def test_a_slow_photo_answer_sends_one_photo(runtime, worker, tg_settings,
     api.answer_delays["sendphoto"] = 6.0
     async with telegram_bot(runtime.core, settings, api):
         mark = await say(api, chat, "/imagine a slow harbour")
+        await api.wait_for(lambda c: c.method == "sendPhoto" and c.chat_id == chat, 40, since=mark)
+        asked = time.monotonic()
         await api.wait_for(lambda c: c.method == "editMessageText" and c.chat_id == chat and "Done" in c.text, 40, since=mark)
+        print(f"\nthe slow photo counted as delivered {time.monotonic() - asked:.1f} s after it was sent")
     api.answer_delays.clear()
     async with telegram_bot(runtime.core, settings, api):
         await asyncio.sleep(1.0)  # a restart resumes nothing: the image was delivered
