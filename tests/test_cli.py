@@ -196,7 +196,10 @@ def test_up_without_tokens_explains_them_and_still_runs_a_worker(tmp_path):
 def test_up_stops_with_one_line_when_its_worker_cannot_load_the_model(tmp_path):
     """No token and a model that cannot load: nothing could ever serve, so `viper up` says so and
     exits 1 instead of restarting the worker forever."""
-    run = viper(tmp_path, "up", timeout=120, VIPER_ENGINE__MODEL=str(tmp_path / "no-such-model"))
+    env = _env(tmp_path)
+    env["VIPER_ENGINE__MODEL"] = str(tmp_path / "no-such-model")
+    run = subprocess.run([sys.executable, "-m", "viper.cli", "--config", str(REPO / "config.toml"), "up"],
+                         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 1
     assert "the worker cannot start and no chat adapter is running" in run.stderr
     assert "restarting it in" not in run.stderr and "Traceback" not in run.stderr
