@@ -298,3 +298,26 @@ async def test_forged_component_ids_get_a_private_answer_not_an_error(runtime, d
             _, response = await interact(emu, forged)
             assert "no longer does anything" in private_text(response), custom_id
     assert "Traceback" not in caplog.text and "failed" not in caplog.text
+
+
+async def test_a_profile_built_across_a_restart_still_reaches_the_member(runtime, settings, redis_url, tiny_models,
+                                                                        discord_api):
+    emu, core, needed = discord_api, runtime.core, settings.bot.min_comments
+    async with running_bot(runtime, emu):
+        sent, _ = await interact(emu, emu.slash_command("onboard", ALICE))
+        pager = emu.messages[sent.original_id]
+        for text in COMMENTS[:needed]:
+            pager = await comment(emu, pager, ALICE, text)
+        await press(emu, pager, "viper:done", ALICE, expect=DEFERRED_CHANNEL_MESSAGE)
+        await emu.wait_until(lambda: db_rows(settings, "SELECT kind, status FROM jobs") == [("extract", "queued")],
+                             what="the extraction to be queued")
+    # The bot stopped while it waited; the next one finds the job, and the worker builds the profile.
+    async with running_worker(settings, redis_url, tiny_models), running_bot(runtime, emu):
+        review = await emu.wait_until(
+            lambda: next((m for m in emu.messages.values() if messages.LEARNED in (m.get("content") or "")), None),
+            timeout=30, what="the profile review after the restart",
+        )
+        profile = await core.profile(who(ALICE))
+        assert messages.format_profile(profile, "/onboard") in review["content"]
+        assert review["flags"] & EPHEMERAL and emu.selects(review)
+    assert db_rows(settings, "SELECT state FROM onboarding") == [("done",)]

@@ -48,7 +48,9 @@ class DiscordJobOutput:
             return None
         if time.time() - float(ref.get("issued_at", 0)) > TOKEN_LIFETIME_S:
             return None
-        return discord.Webhook.partial(int(ref["application_id"]), ref["token"], client=self.client)
+        hook = discord.Webhook.partial(int(ref["application_id"]), ref["token"], client=self.client)
+        hook.type = discord.WebhookType.application  # an interaction's webhook: it may answer privately
+        return hook
 
     async def status(self, text: str, *, final: bool = False) -> bool:
         if self.hook is None or self.status_id is None:
