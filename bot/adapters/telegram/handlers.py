@@ -106,6 +106,8 @@ class TelegramHandlers:
         try:
             sent = await self._send_album(chat_id, page, use_cache=True)
         except BadRequest as e:
+            if not [image for image in page.images if await self.uploads.get(image)]:
+                raise  # not about a remembered file id
             log.info("re-uploading the gallery after Telegram refused a cached file id: %s", e)
             await self.uploads.forget()
             sent = await self._send_album(chat_id, page, use_cache=False)
