@@ -454,3 +454,29 @@ async def test_a_photo_gets_told_what_the_bot_reads(runtime, tg_settings, api):
         }})
         answer = await api.wait_for(sent(chat), since=mark)
         assert "I only read text" in answer.text and "/imagine" in answer.text
+
+
+async def test_file_ids_telegram_no_longer_knows_are_uploaded_again(tg_settings, api):
+    """A remembered file id that Telegram refuses (a new bot token, a purged file): the album goes
+    again as bytes, once, and the new ids replace the old."""
+    settings = tg_settings
+    rt = await open_runtime(settings)
+    try:
+        async with telegram_bot(rt.core, settings, api):
+            mark = await say(api, 6101, "/start")
+            await api.wait_for(sent(6101, "Page 1 of"), since=mark)
+        with contextlib.closing(sqlite3.connect(settings.storage.database_path)) as db:
+            db.execute("UPDATE uploaded_files SET file_id = 'gone-' || file_id")
+            db.commit()
+        async with telegram_bot(rt.core, settings, api):
+            mark = await say(api, 6102, "/start")
+            album = await api.wait_for(sent(6102, method="sendMediaGroup"), since=mark)
+            await api.wait_for(sent(6102, "Page 1 of"), since=mark)
+    finally:
+        await rt.close()
+    assert len(album.files) == len(album.result)  # the bytes went again
+    refused = [c for c in api.errors if c.method == "sendMediaGroup"]
+    assert len(refused) == 1
+    api.errors.clear()  # the one refusal this test provoked on purpose
+    with contextlib.closing(sqlite3.connect(settings.storage.database_path)) as db:
+        assert not db.execute("SELECT count(*) FROM uploaded_files WHERE file_id LIKE 'gone-%'").fetchone()[0]
