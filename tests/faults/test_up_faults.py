@@ -68,3 +68,34 @@ async def test_up_restarts_a_dead_worker_and_a_restart_mid_job_loses_nothing(pro
     up2.send(signal.SIGTERM)
     assert await up2.exited(40) == 0, up2.text()
     assert "Traceback" not in up.text() + up2.text()
+
+
+async def test_up_starts_its_redis_again_when_it_dies(processes, data_dir):
+    """The embedded Redis is killed under `viper up`: it comes back (with its append-only file), says
+    so in the log, and the worker serves the next job."""
+    import redis.asyncio as aioredis
+
+    data = data_dir / "data"
+    up = processes.viper("up-redis", "up", data_dir=data)
+    await up.wait_for(READY, 120)
+    url = f"unix://{data / 'redis.sock'}"
+    client = aioredis.from_url(url)
+    try:
+        pid = int((await client.info("server"))["process_id"])
+    finally:
+        await client.aclose()
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    await up.wait_for(r"the embedded Redis stopped; starting it again in 1 s", 15)
+    await up.wait_for(r"the embedded Redis is running again", 20)
+    queue = await JobQueue.connect(url)
+    try:
+        job = await queue.enqueue(jobs.GENERATE_JOB, request("after the outage", steps=2))
+        raw = await queue.wait(job, timeout=90)
+        print(f"\nthe embedded Redis was killed; a new job's result came {time.monotonic() - killed:.1f} s later")
+        assert jobs.from_dict(jobs.GenerateResult, raw).seed == 1
+    finally:
+        await queue.close()
+    up.send(signal.SIGTERM)
+    assert await up.exited(40) == 0, up.text()
+    assert "Traceback" not in up.text()

@@ -187,6 +187,29 @@ class _WorkerSupervisor:
             self.proc.wait()
 
 
+async def _watch_redis(embedded, stop: asyncio.Event) -> None:
+    """`viper up`'s own Redis, started again whenever it dies: its append-only file brings the queue
+    back, and the workers and the bot reconnect by themselves."""
+    delay = 1.0
+    while not stop.is_set():
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), 0.5)
+        if stop.is_set() or embedded.pid is not None:
+            continue
+        log.error("the embedded Redis stopped; starting it again in %.0f s", delay)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
+        if stop.is_set():
+            return
+        try:
+            await asyncio.to_thread(embedded.start)
+            log.warning("the embedded Redis is running again (pid %s)", embedded.pid)
+            delay = 1.0
+        except ViperError as e:
+            log.error("the embedded Redis did not start: %s", e.message)
+            delay = min(delay * 2, 60.0)
+
+
 async def _up_main(settings: Settings, config: str | None) -> int:
     from viper.app import resolve_redis
 
@@ -201,14 +224,17 @@ async def _up_main(settings: Settings, config: str | None) -> int:
         log.info("worker started (pid %s); models load in the background", worker.proc.pid)
         settings.redis.url = url
         stop = _stop_event()
-        watcher = asyncio.create_task(worker.watch(stop))
+        watchers = [asyncio.create_task(worker.watch(stop))]
+        if embedded is not None:
+            watchers.append(asyncio.create_task(_watch_redis(embedded, stop)))
         try:
             code = await adapters.run(settings, stop)
         finally:
             stop.set()
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for watcher in watchers:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
     finally:
         worker.stop()
         if embedded is not None:
