@@ -292,7 +292,7 @@ def ask_redo(count: int, platform: str) -> str:
             "Your current profile keeps personalising your images until Done builds a new one.")
 
 
-REDO_YES = {TELEGRAM: "Yes, start over", DISCORD: "Yes, start over"}
+REDO_YES = "Yes, start over"
 REDO_NO = {TELEGRAM: "No, keep them", DISCORD: "Keep my comments"}
 STARTING_OVER = "Starting over: your earlier comments are deleted."
 STARTED_OVER = "🔁 Your earlier comments are deleted; let's start again."

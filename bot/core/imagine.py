@@ -203,10 +203,6 @@ class ImagineFlows(CoreBase):
         if record is not None:
             await self.store.update_job(job_id, record.status, chat_ref={**record.chat_ref, **chat_ref})
 
-    async def pending_deliveries(self, platform: str) -> list[JobRecord]:
-        """Generation jobs of `platform` whose images never reached the member (resume after restart)."""
-        return [j for j in await self.store.undelivered_jobs(platform) if j.kind == JobKind.GENERATE]
-
     def caption(self, prompt: str, result: jobs.GenerateResult) -> str:
         personalised = bool(result.liked_used or result.disliked_used)
         return messages.caption(prompt, personalised, result.seed, result.width, result.height, result.steps)

@@ -163,7 +163,7 @@ async def test_a_member_cancels_their_own_queued_image(runtime):
         await core.follow(sub.job_id)
     assert (await runtime.store.job(sub.job_id)).status == "cancelled"
     assert await core.cancel_image(ALICE, sub.job_id) is False  # already ended
-    assert await core.pending_deliveries("telegram") == []  # nothing to resume after a restart
+    assert await runtime.store.undelivered_jobs("telegram") == []  # nothing to resume after a restart
     # the freed place in the member's queue allowance is usable again
     for _ in range(runtime.settings.bot.max_queued_per_member):
         await core.submit_imagine(ALICE, "a dog")

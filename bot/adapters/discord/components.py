@@ -101,7 +101,7 @@ def review(owner: int, profile: Profile | None, header: str = "") -> dict:
 
 def confirm_view(action: str, owner: int) -> discord.ui.View:
     """Yes / no before deleting data (redoing onboarding, forgetting the member)."""
-    yes = messages.REDO_YES[DISCORD] if action == "redo" else messages.FORGET_YES
+    yes = messages.REDO_YES if action == "redo" else messages.FORGET_YES
     no = messages.REDO_NO[DISCORD] if action == "redo" else messages.FORGET_NO
     return view(button(f"viper:{action}:yes:{owner}", yes, discord.ButtonStyle.danger),
                 button(f"viper:{action}:no:{owner}", no))

@@ -251,7 +251,7 @@ class TelegramHandlers:
         if question is None:  # nothing to delete: start over at once
             return await self.show_onboarding(chat_id, who, await self.core.redo_onboarding(who))
         no = messages.REDO_NO[TELEGRAM]
-        await self.say(chat_id, question, keyboards.yes_no("redo", who.user_id, messages.REDO_YES[TELEGRAM], no))
+        await self.say(chat_id, question, keyboards.yes_no("redo", who.user_id, messages.REDO_YES, no))
 
     async def on_forget(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if not is_private(update):
