@@ -27,7 +27,13 @@ This module is the entry point, `ViperGenerator`; the parts live beside it:
 - `engine.conditioning`: prompts and keyword lists encoded into the UNet's per-branch inputs;
 - `engine.guidance`: the step's guidance arithmetic, as pure functions;
 - `engine.denoising`: one stage's step loop over many members, with out-of-memory retries;
-- `engine.stages`: the base and refiner stages around it.
+- `engine.stages`: the base and refiner stages around it (and a 🎲 Vary's later start);
+- `engine.vae`: latents to pixels and back;
+- `engine.compare`: ⚖ Compare's side-by-side image, composed off the GPU.
+
+A request is one of three methods (`Plan.method`, reported in `GenerateResult.method`): "txt2img",
+"img2img" (🎲 Vary: `init_image` encoded, noised and only the tail of the schedule re-run, in the
+same batched loop) and "compare" (⚖ Compare: rendered as usual, then set beside `compare_with`).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from dataclasses import dataclass
 import PIL.Image
 import torch
 
+from engine.compare import compose
 from engine.conditioning import (
     REFINER_AESTHETIC_SCORE,
     REFINER_NEGATIVE_AESTHETIC_SCORE,
@@ -56,10 +63,12 @@ from engine.plan import (
     Plan,
     StepCallback,
     StopCheck,
+    aspect_size,
     build_plan,
     check_mode,
 )
 from engine.stages import denoise_members
+from engine.vae import decode_latents
 from viper.contracts.errors import InvalidArgument, ModelUnavailable
 from viper.contracts.jobs import GenerateRequest, GenerateResult
 
@@ -77,6 +86,7 @@ __all__ = [
     "StepCallback",
     "StopCheck",
     "ViperGenerator",
+    "aspect_size",
 ]
 
 
@@ -122,6 +132,9 @@ class ViperGenerator:
         if self.defaults.fast_refresh < 1:
             raise InvalidArgument("fast_refresh must be 1 or more", argument="fast_refresh")
         self.native_size = pipe.unet.config.sample_size * pipe.vae_scale_factor
+        # Sides an aspect ratio picks are multiples of 8 latent pixels (64 px for SDXL, 16 for the
+        # tiny model): every UNet level then divides them evenly.
+        self.size_step = pipe.vae_scale_factor * 8
         self._lock = threading.Lock()
 
     # 1. Public entry points
@@ -191,22 +204,33 @@ class ViperGenerator:
             return self._denoise(members)
 
     def to_result(self, rendered: Rendered) -> GenerateResult:
-        """Encode a rendered image as PNG and describe how it was made."""
+        """Encode a rendered image as PNG and describe how it was made.
+
+        For ⚖ Compare this is where the render is set beside `compare_with` (`engine.compare`): after
+        the GPU part, so the worker runs it outside its GPU lock. `width`/`height` then describe the
+        composite, `steps` the steps the plan asked for (a Vary ran only its tail of them)."""
         plan = rendered.plan
+        image = rendered.image
+        if plan.compare_with is not None:
+            image = compose(image, plan.compare_with, plan.compare_labels)
         buffer = io.BytesIO()
-        rendered.image.save(buffer, format="PNG")
+        image.save(buffer, format="PNG")
         return GenerateResult(
             png=buffer.getvalue(),
             seed=plan.seed,
-            width=plan.width,
-            height=plan.height,
+            width=image.width,
+            height=image.height,
             steps=plan.steps,
             model=self.model_name,
             is_tiny=self.is_tiny,
             prompt_truncated=plan.prompt_truncated,
-            liked_used=plan.liked,
-            disliked_used=plan.disliked,
+            liked_used=plan.liked if plan.personalised else [],
+            disliked_used=plan.disliked if plan.personalised else [],
             seconds=time.perf_counter() - rendered.started,
+            method=plan.method,
+            liked_strength=plan.liked_strength,
+            disliked_strength=plan.disliked_strength,
+            negative_prompt=plan.negative_prompt,
         )
 
     def warm_up(self, members: tuple[int, ...] = (1, 2), steps: int = 2) -> None:
@@ -229,13 +253,16 @@ class ViperGenerator:
     def prepare(self, req: GenerateRequest, mode: str | None = None) -> Plan:
         """Check every field (naming the bad one), fill in defaults, and shuffle the keywords.
 
-        The shuffle follows the method (keyword order changes between generations) but draws from
-        `random.Random(seed)`, liked list first, so that a seed reproduces its image exactly.
+        Cheap (no model work), though an attached image is decoded and checked here (PIL), so a
+        caller on an event loop should run it in a thread. The shuffle follows the method (keyword
+        order changes between generations) but draws from `random.Random(seed)`, liked list first,
+        so that a seed reproduces its image exactly.
         """
         return build_plan(
             req,
             self.defaults,
             native_size=self.native_size,
+            size_step=self.size_step,
             truncated=lambda prompt: prompt_truncated(self.pipe, prompt),
             mode=mode,
         )
@@ -261,25 +288,7 @@ class ViperGenerator:
             return self._decode(latents)
 
     def _decode(self, latents: torch.Tensor) -> PIL.Image.Image:
-        vae = self.pipe.vae
-        upcast = vae.dtype == torch.float16 and vae.config.force_upcast
-        if upcast:
-            vae.to(dtype=torch.float32)
-            latents = latents.to(torch.float32)
-        try:
-            mean = getattr(vae.config, "latents_mean", None)
-            std = getattr(vae.config, "latents_std", None)
-            if mean is not None and std is not None:
-                mean = torch.tensor(mean).view(1, 4, 1, 1).to(latents.device, latents.dtype)
-                std = torch.tensor(std).view(1, 4, 1, 1).to(latents.device, latents.dtype)
-                latents = latents * std / vae.config.scaling_factor + mean
-            else:
-                latents = latents / vae.config.scaling_factor
-            image = vae.decode(latents, return_dict=False)[0]
-        finally:
-            if upcast:
-                vae.to(dtype=torch.float16)
-        return self.pipe.image_processor.postprocess(image, output_type="pil")[0]
+        return decode_latents(self.pipe, latents)
 
 
 def _unwrap(outcome):

@@ -5,6 +5,12 @@ the refiner, as the stock pipelines would run them one at a time: the base draws
 initial noise from its own seeded generator and stops at the refiner switch point; the refiner picks
 up the same latents on the tail of its schedule, with no added noise. The stepping itself is
 `engine.denoising.run_stage`.
+
+A 🎲 Vary (a plan with `init_image`) starts as `StableDiffusionXLImg2ImgPipeline` does: its image is
+encoded by the VAE, noised with the member's own generator to the timestep where the last
+`init_strength` of the schedule begins, and only that tail is run, in the same loop and the same
+UNet calls as the batch's other members (each row carries its own timestep). With a refiner, the
+base runs the part of that tail above the switch point (possibly nothing) and the refiner the rest.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from engine.conditioning import encode_base, encode_refiner
 from engine.denoising import Denoising, out_of_memory_failure, run_stage, stopped
-from engine.plan import GenerationDefaults, Member
+from engine.plan import GenerationDefaults, Member, Plan, vary_start_step
+from engine.vae import encode_image
 from viper.contracts.errors import JobCancelled
 
 
@@ -54,32 +61,41 @@ def denoise_members(
 
 def start_base(member: Member, *, pipe, refiner, device: torch.device, defaults: GenerationDefaults) -> Denoising:
     """Encode the member's conditioning and draw its initial noise from its own seeded generator,
-    exactly as the stock pipeline draws it, so its image does not depend on its batch."""
+    exactly as the stock pipeline draws it, so its image does not depend on its batch. A Vary's
+    initial latents are its encoded image, noised as the stock img2img pipeline noises them; the VAE
+    runs here, under the generator's lock, like every other GPU step."""
     plan = member.plan
     generator = torch.Generator(device=device).manual_seed(plan.seed)
     cond = encode_base(pipe, device, plan)
 
-    # Timesteps, on a scheduler of our own; the base stops at the switch point when refined
+    # Timesteps, on a scheduler of our own; a Vary skips the head, the base stops at the switch point when refined
     scheduler = type(pipe.scheduler).from_config(pipe.scheduler.config)
     scheduler.set_timesteps(plan.steps, device=device)
-    timesteps = scheduler.timesteps
+    begin = base_begin(scheduler, plan)
+    timesteps = scheduler.timesteps[begin:]
     refiner_steps = 0
     if refiner is not None:
         cutoff = timestep_cutoff(scheduler, defaults.refiner_switch)
         timesteps = timesteps[: int((timesteps >= cutoff).sum())]
-        refiner_steps = refiner_step_count(refiner, plan.steps, defaults.refiner_switch)
+        refiner_steps = refiner_span(refiner, plan, defaults.refiner_switch)[1]
     if hasattr(scheduler, "set_begin_index"):
-        scheduler.set_begin_index(0)
+        scheduler.set_begin_index(begin)
 
-    shape = (
-        1,
-        pipe.unet.config.in_channels,
-        plan.height // pipe.vae_scale_factor,
-        plan.width // pipe.vae_scale_factor,
-    )
-    latents = randn_tensor(shape, generator=generator, device=device, dtype=cond.hidden_states.dtype)
+    dtype = cond.hidden_states.dtype
+    if plan.init_image is None:
+        shape = (
+            1,
+            pipe.unet.config.in_channels,
+            plan.height // pipe.vae_scale_factor,
+            plan.width // pipe.vae_scale_factor,
+        )
+        latents = randn_tensor(shape, generator=generator, device=device, dtype=dtype) * scheduler.init_noise_sigma
+    else:
+        image = encode_image(pipe, plan.init_image, generator=generator, dtype=dtype, device=device)
+        noise = randn_tensor(image.shape, generator=generator, device=device, dtype=dtype)
+        latents = scheduler.add_noise(image, noise, scheduler.timesteps[begin : begin + 1])
     return Denoising(
-        latents=latents * scheduler.init_noise_sigma,
+        latents=latents,
         scheduler=scheduler,
         timesteps=timesteps,
         cond=cond,
@@ -97,13 +113,13 @@ def start_refiner(
     member: Member, base: Denoising, *, refiner, device: torch.device, defaults: GenerationDefaults
 ) -> Denoising:
     """The refiner stage for a member whose base stage has finished, as the stock refiner runs it
-    with `denoising_start`: no added noise, the schedule's tail below the switch point."""
+    with `denoising_start`: no added noise, the schedule's tail below the switch point (a Vary that
+    starts below it: from its own start)."""
     plan = member.plan
     cond = encode_refiner(refiner, device, plan)
     scheduler = type(refiner.scheduler).from_config(refiner.scheduler.config)
     scheduler.set_timesteps(plan.steps, device=device)
-    count = refiner_step_count(refiner, plan.steps, defaults.refiner_switch)
-    start = len(scheduler.timesteps) - count
+    start = refiner_span(refiner, plan, defaults.refiner_switch)[0]
     if hasattr(scheduler, "set_begin_index"):
         scheduler.set_begin_index(start)
     latents = base.latents.to(device=device, dtype=cond.hidden_states.dtype)
@@ -120,6 +136,25 @@ def start_refiner(
         progress_offset=base.index,
         progress_total=base.progress_total,
     )
+
+
+def base_begin(scheduler, plan: Plan) -> int:
+    """Where the member starts in the base schedule: 0, or for a Vary the index where the last
+    `init_strength` of the steps begins (times the scheduler's order, as the stock img2img counts)."""
+    if plan.init_image is None:
+        return 0
+    return vary_start_step(plan.steps, plan.init_strength) * scheduler.order
+
+
+def refiner_span(refiner, plan: Plan, switch: float) -> tuple[int, int]:
+    """Where the refiner starts in its schedule and how many steps it runs: the steps below the
+    switch point (`refiner_step_count`), or fewer for a Vary that starts below it. Counted on the
+    CPU, so no step of the loop waits for the GPU."""
+    scheduler = type(refiner.scheduler).from_config(refiner.scheduler.config)
+    scheduler.set_timesteps(plan.steps)
+    total = len(scheduler.timesteps)
+    start = max(total - refiner_step_count(refiner, plan.steps, switch), base_begin(scheduler, plan))
+    return start, total - start
 
 
 def refiner_step_count(refiner, steps: int, switch: float) -> int:

@@ -76,7 +76,7 @@ def load_models(settings: Settings) -> dict[str, Any]:
         steps=e.steps, guidance=e.guidance, width=e.width, height=e.height,
         liked_strength=e.liked_strength, disliked_strength=e.disliked_strength, max_side=e.max_side,
         mode="fast" if e.fast else "fused",
-        fast_refresh=e.fast_refresh,
+        fast_refresh=e.fast_refresh, vary_strength=e.vary_strength,
     )
     compile_unet = e.compile
     log.info("loading model %s on %s", e.model, e.device)
@@ -204,7 +204,9 @@ async def generate_image(ctx: dict, payload: dict) -> dict:
 
     _log_retry(ctx, "generation")
     try:
-        plan = generator.prepare(request)  # invalid requests fail here, before they wait for a batch
+        # Invalid requests fail here, before they wait for a batch; in a thread, since an attached
+        # image (Vary, Compare) is decoded and checked here.
+        plan = await asyncio.to_thread(generator.prepare, request)
         if await _cancel_requested(redis, job_id):
             raise JobCancelled("generation cancelled")
         member = Member(plan, on_step=on_step, should_stop=stop.is_set)
