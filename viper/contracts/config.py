@@ -64,11 +64,15 @@ class EngineSection(_Section):
     dtype: Literal["fp16", "bf16", "fp32"] = "fp16"
     cache_dir: str = ""
     steps: int = Field(40, ge=1, le=100)
+    # The most steps a member may ask for (/imagine --steps, /settings).
+    max_steps: int = Field(100, ge=1, le=200)
     guidance: float = Field(5.0, ge=0.0, le=30.0)
     width: int | None = Field(None, ge=64, le=4096)
     height: int | None = Field(None, ge=64, le=4096)
     liked_strength: float = Field(0.85, ge=0.0, le=2.0)
     disliked_strength: float = Field(0.85, ge=0.0, le=2.0)
+    # 🎲 Vary: the fraction of the schedule re-run from the delivered image (img2img strength).
+    vary_strength: float = Field(0.35, gt=0.0, le=1.0)
     max_side: int = Field(2048, ge=64, le=4096)
     compile: bool = False
     channels_last: bool = False

@@ -65,8 +65,29 @@ class ExtractResult:
     backend_version: str = ""
 
 
+ASPECT_RATIOS = ("1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9")
+"""The aspect ratios a request may name; the worker turns one into a size for its model."""
+
+
 @dataclass
 class GenerateRequest:
+    """One image to paint. Fields left None take the worker's `[engine]` defaults.
+
+    - `liked`/`disliked`: the profile's keyword lists (empty: a plain image).
+    - `negative_prompt`: the member's `--no` text; it joins the disliked side, it does not replace it.
+    - `aspect`: one of `ASPECT_RATIOS`; the worker picks a size of about the model's native pixel
+      count in multiples of its size step (SDXL 16:9 -> 1344x768). Ignored when `width` and `height`
+      are both given.
+    - `strength`: scales both personalisation strengths (1 = as configured, 0 = personalisation off,
+      at most 2); `liked_strength`/`disliked_strength` set them outright instead.
+    - `init_image`: PNG bytes to start from (🎲 Vary): the image is encoded, noised to
+      `init_strength` of the schedule (None: `[engine] vary_strength`) and only that tail is re-run,
+      in the same batched loop as every other request.
+    - `compare_with`: PNG bytes of a delivered image (⚖ Compare): the result is one image, this
+      request's render on the left and `compare_with` on the right, labelled with `compare_labels`
+      above each half (the halves themselves are untouched pixels).
+    """
+
     prompt: str
     liked: list[str] = field(default_factory=list)
     disliked: list[str] = field(default_factory=list)
@@ -79,6 +100,12 @@ class GenerateRequest:
     liked_strength: float | None = None
     disliked_strength: float | None = None
     shuffle: bool = True
+    aspect: str | None = None
+    strength: float | None = None
+    init_image: bytes | None = None
+    init_strength: float | None = None
+    compare_with: bytes | None = None
+    compare_labels: list[str] = field(default_factory=lambda: ["plain", "personalised"])
 
 
 @dataclass
@@ -94,6 +121,11 @@ class GenerateResult:
     liked_used: list[str] = field(default_factory=list)
     disliked_used: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # How the image was made beyond the fields above: "txt2img", "img2img" (Vary) or "compare".
+    method: str = "txt2img"
+    liked_strength: float = 0.0
+    disliked_strength: float = 0.0
+    negative_prompt: str = ""
 
 
 def to_dict(obj: Any) -> dict:
