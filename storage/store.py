@@ -37,6 +37,10 @@ class Profile:
     backend: str
     backend_version: str = ""
     updated_at: str = ""
+    # The member's verdicts on their personalised images (👍 / 👎), and how many they were shown.
+    liked_images: int = 0
+    disliked_images: int = 0
+    personalised_images: int = 0
 
 
 @dataclass
@@ -66,6 +70,41 @@ class JobRecord:
     prompt: str = ""
     status: JobState = JobState.QUEUED
     error: str | None = None
+    request: dict = field(default_factory=dict)  # the GenerateRequest as queued (no bytes), see 0004
+
+
+@dataclass
+class ResultRecord:
+    """A finished image: the job that made it, how (its GenerateResult without the PNG), and where
+    its PNG lies."""
+
+    job: JobRecord
+    member_id: int
+    made: dict
+    png_path: str
+
+
+@dataclass
+class MemberSettings:
+    """A member's /imagine defaults (None: the operator's) and where their results are posted."""
+
+    ar: str | None = None
+    strength: float | None = None
+    steps: int | None = None
+    delivery: str = "channel"  # channel | private
+
+
+@dataclass
+class ProfileSnapshot:
+    """A profile as it was before extraction replaced it (`existed` False: there was none)."""
+
+    id: int
+    member_id: int
+    existed: bool
+    liked: list[str]
+    disliked: list[str]
+    backend: str
+    backend_version: str
 
 
 def _migrations() -> list[tuple[int, str, str]]:
@@ -210,10 +249,56 @@ class Store:
             row = await cur.fetchone()
         if row is None:
             return None
+        up, down, personalised = await self._verdicts(member_id)
         return Profile(
             row["member_id"], json.loads(row["liked"]), json.loads(row["disliked"]),
-            row["backend"], row["backend_version"], row["updated_at"],
+            row["backend"], row["backend_version"], row["updated_at"], up, down, personalised,
         )
+
+    async def _verdicts(self, member_id: int) -> tuple[int, int, int]:
+        """(👍, 👎, personalised images made) for the member's own personalised results."""
+        async with self._db.execute(
+            "SELECT COALESCE(SUM(f.verdict = 1), 0), COALESCE(SUM(f.verdict = -1), 0), COUNT(*) FROM results r"
+            " LEFT JOIN feedback f ON f.job_id = r.job_id AND f.member_id = r.member_id"
+            " WHERE r.member_id = ? AND json_extract(r.made, '$.personalised')",
+            (member_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def snapshot_profile(self, member_id: int) -> int:
+        """Keep the member's profile as it is now (or that they have none) for Undo; its id."""
+        profile = await self.profile(member_id)
+        async with self.transaction():
+            await self._write(
+                "INSERT INTO profile_history(member_id, existed, liked, disliked, backend, backend_version, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (member_id, profile is not None, json.dumps(profile.liked if profile else []),
+                 json.dumps(profile.disliked if profile else []), profile.backend if profile else "",
+                 profile.backend_version if profile else "", profile.updated_at if profile else ""),
+            )
+            async with self._db.execute("SELECT last_insert_rowid()") as cur:
+                return (await cur.fetchone())[0]
+
+    async def profile_snapshot(self, snapshot_id: int) -> ProfileSnapshot | None:
+        async with self._db.execute("SELECT * FROM profile_history WHERE id = ?", (snapshot_id,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return ProfileSnapshot(row["id"], row["member_id"], bool(row["existed"]), json.loads(row["liked"]),
+                               json.loads(row["disliked"]), row["backend"], row["backend_version"])
+
+    async def restore_profile(self, snapshot: ProfileSnapshot) -> None:
+        """Put a snapshot back exactly (deleting the profile if there was none); the snapshot and any
+        newer ones are used up."""
+        async with self.transaction():
+            if snapshot.existed:
+                await self.save_profile(snapshot.member_id, snapshot.liked, snapshot.disliked, snapshot.backend,
+                                        snapshot.backend_version)
+            else:
+                await self._write("DELETE FROM profiles WHERE member_id = ?", (snapshot.member_id,))
+            await self._write("DELETE FROM profile_history WHERE member_id = ? AND id >= ?",
+                              (snapshot.member_id, snapshot.id))
 
     async def save_profile(
         self, member_id: int, liked: list[str], disliked: list[str], backend: str, backend_version: str = ""
@@ -341,8 +426,10 @@ class Store:
 
     async def record_job(self, job: JobRecord) -> None:
         await self._write(
-            "INSERT INTO jobs(id, member_id, kind, platform, chat_ref, prompt, status) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (job.id, job.member_id, job.kind, job.platform, json.dumps(job.chat_ref), job.prompt, job.status),
+            "INSERT INTO jobs(id, member_id, kind, platform, chat_ref, prompt, status, request)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (job.id, job.member_id, job.kind, job.platform, json.dumps(job.chat_ref), job.prompt, job.status,
+             json.dumps(job.request)),
         )
 
     async def update_job(
@@ -370,5 +457,73 @@ class Store:
     def _job(row) -> JobRecord:
         return JobRecord(
             row["id"], row["member_id"], row["kind"], row["platform"], json.loads(row["chat_ref"]),
-            row["prompt"], JobState(row["status"]), row["error"],
+            row["prompt"], JobState(row["status"]), row["error"], json.loads(row["request"] or "{}"),
+        )
+
+    # -- results: the images jobs made, the messages showing them, verdicts ----------------------
+
+    async def save_result(self, job_id: str, member_id: int, made: dict, png_path: str) -> None:
+        await self._write(
+            "INSERT OR REPLACE INTO results(job_id, member_id, made, png_path) VALUES (?, ?, ?, ?)",
+            (job_id, member_id, json.dumps(made), png_path),
+        )
+
+    async def result(self, job_id: str) -> ResultRecord | None:
+        async with self._db.execute(
+            "SELECT j.*, r.member_id AS owner, r.made, r.png_path FROM results r JOIN jobs j ON j.id = r.job_id"
+            " WHERE r.job_id = ?", (job_id,),
+        ) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return None
+        return ResultRecord(self._job(row), row["owner"], json.loads(row["made"]), row["png_path"])
+
+    async def result_paths(self, member_id: int) -> list[str]:
+        async with self._db.execute("SELECT png_path FROM results WHERE member_id = ?", (member_id,)) as cur:
+            return [row[0] for row in await cur.fetchall()]
+
+    async def remember_result_message(self, platform: str, chat_id: str | int, message_id: str | int, job_id: str) -> None:
+        """Remember which bot message shows a result, so a reply to it is a comment on that image."""
+        await self._write(
+            "INSERT OR REPLACE INTO result_messages(platform, chat_id, message_id, job_id) VALUES (?, ?, ?, ?)",
+            (platform, str(chat_id), str(message_id), job_id),
+        )
+
+    async def result_message(self, platform: str, chat_id: str | int, message_id: str | int) -> str | None:
+        async with self._db.execute(
+            "SELECT job_id FROM result_messages WHERE platform = ? AND chat_id = ? AND message_id = ?",
+            (platform, str(chat_id), str(message_id)),
+        ) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else None
+
+    async def set_feedback(self, job_id: str, member_id: int, verdict: int) -> None:
+        await self._write(
+            "INSERT INTO feedback(job_id, member_id, verdict) VALUES (?, ?, ?) ON CONFLICT(job_id, member_id)"
+            " DO UPDATE SET verdict = excluded.verdict, updated_at = datetime('now')",
+            (job_id, member_id, verdict),
+        )
+
+    async def feedback(self, job_id: str, member_id: int) -> int | None:
+        async with self._db.execute(
+            "SELECT verdict FROM feedback WHERE job_id = ? AND member_id = ?", (job_id, member_id)
+        ) as cur:
+            row = await cur.fetchone()
+        return row[0] if row else None
+
+    # -- a member's /imagine defaults --------------------------------------------------------------
+
+    async def member_settings(self, member_id: int) -> MemberSettings:
+        async with self._db.execute(
+            "SELECT ar, strength, steps, delivery FROM member_settings WHERE member_id = ?", (member_id,)
+        ) as cur:
+            row = await cur.fetchone()
+        return MemberSettings(row["ar"], row["strength"], row["steps"], row["delivery"]) if row else MemberSettings()
+
+    async def save_member_settings(self, member_id: int, settings: MemberSettings) -> None:
+        await self._write(
+            "INSERT INTO member_settings(member_id, ar, strength, steps, delivery) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT(member_id) DO UPDATE SET ar = excluded.ar, strength = excluded.strength,"
+            " steps = excluded.steps, delivery = excluded.delivery",
+            (member_id, settings.ar, settings.strength, settings.steps, settings.delivery),
         )
