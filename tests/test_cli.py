@@ -97,13 +97,28 @@ def test_imagine_reports_bad_arguments_by_name(tmp_path):
     (["--width", "4096"], "width"),
     (["--width", "100"], "width"),
     (["--guidance", "nan"], "guidance"),
-    (["--strength", "3"], "strength"),
 ])
 def test_imagine_refuses_bad_arguments_before_anything_runs(tmp_path, args, argument):
     run = viper(tmp_path, "imagine", "a cat", *args, "-o", "x.png", timeout=60)
     assert run.returncode == 1, run.stderr
     assert run.stderr.startswith(f"error ({argument}): --{argument} must be ") and run.stderr.count("\n") == 1
     assert not (tmp_path / "data").exists()  # refused before Redis, the store or a model were touched
+
+
+@pytest.mark.parametrize("value", ["3", "nan", "-0.5"])
+def test_imagine_refuses_a_strength_outside_the_multiplier_range(tmp_path, value):
+    """--strength multiplies the configured strengths, 0 to 2, checked as the bot checks its --strength."""
+    run = viper(tmp_path, "imagine", "a cat", "--strength", value, "-o", "x.png", timeout=60)
+    assert run.returncode == 1, run.stderr
+    assert run.stderr == (f"error (strength): --strength takes a number from 0 to 2 "
+                          f"(1 = the usual personalisation, 0 = none), not “{value}”\n")
+    assert not (tmp_path / "data").exists()
+
+
+def test_imagine_takes_only_the_listed_aspect_ratios(tmp_path):
+    run = viper(tmp_path, "imagine", "a cat", "--ar", "16x9", timeout=60)
+    assert run.returncode == 2 and "invalid choice: '16x9'" in run.stderr and "'21:9'" in run.stderr
+    assert not (tmp_path / "data").exists()
 
 
 def test_imagine_refuses_a_directory_as_output_before_queueing(tmp_path):
@@ -119,7 +134,7 @@ def test_the_cli_bounds_agree_with_the_engine():
 
     assert cli.MAX_SEED == generation.MAX_SEED
     assert cli.MAX_STEPS == generation.GenerationDefaults().max_steps
-    assert cli.MAX_GUIDANCE == generation.MAX_GUIDANCE and cli.MAX_STRENGTH == generation.MAX_STRENGTH
+    assert cli.MAX_GUIDANCE == generation.MAX_GUIDANCE
 
 
 class _Terminal(io.StringIO):

@@ -21,6 +21,7 @@ from viper.cli.serve import cmd_bot, cmd_up, cmd_worker
 from viper.cli.tools import cmd_extract, cmd_gallery_build
 from viper.contracts.config import ConfigError
 from viper.contracts.errors import ViperError
+from viper.contracts.jobs import ASPECT_RATIOS
 
 
 # -- entry point --------------------------------------------------------------------------------
@@ -45,13 +46,21 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--liked", help='liked features, comma-separated: "teal, flowing lines"')
     i.add_argument("--disliked", help='disliked features, comma-separated')
     i.add_argument("--negative", help="negative prompt (default: empty)")
+    i.add_argument("--no", metavar="TEXT",
+                   help='what to keep out of the image: "text, watermark" (joins the disliked side, like the '
+                   "bot's --no; with --negative, both are used)")
     i.add_argument("--no-shuffle", action="store_true", help="keep the keywords' order (default: seeded shuffle)")
     i.add_argument("--seed", type=int)
     i.add_argument("--steps", type=int)
+    i.add_argument("--ar", choices=ASPECT_RATIOS, metavar="W:H",
+                   help=f"aspect ratio, one of {', '.join(ASPECT_RATIOS)}; the worker picks the size for its model "
+                   "(--width and --height together win over it)")
     i.add_argument("--width", type=int)
     i.add_argument("--height", type=int)
     i.add_argument("--guidance", type=float)
-    i.add_argument("--strength", type=float, help="personalisation strength for both lists (default 0.85; 0 = off)")
+    i.add_argument("--strength", type=float,
+                   help="personalisation strength from 0 to 2, a multiplier of the configured liked/disliked "
+                   "strengths (default 1 = as configured; 0 = off)")
     i.set_defaults(func=cmd_imagine)
 
     e = sub.add_parser("extract", help="extract liked/disliked features from a JSON list of comments")

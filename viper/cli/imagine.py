@@ -10,7 +10,9 @@ import os
 import sys
 from pathlib import Path
 
+from bot.core.params import ImagineParams, check_params
 from viper.cli.common import settings_of
+from viper.contracts import jobs
 from viper.contracts.config import Settings
 from viper.contracts.errors import InvalidArgument, ViperError
 from viper.cli import common
@@ -36,18 +38,22 @@ async def _resolve_profile(runtime, user: str) -> tuple[list[str], list[str]] | 
 
 
 # The engine's bounds for a request (engine.generation: MAX_SEED, GenerationDefaults().max_steps,
-# MAX_GUIDANCE, MAX_STRENGTH, and the 64 px floor of every model's smallest side), repeated here so a bad
-# argument is refused in a moment, before torch is imported or a model loads. tests/test_cli.py checks
-# that they agree with the engine's. The worker checks every request again (e.g. SDXL's 256 px floor).
+# MAX_GUIDANCE, and the 64 px floor of every model's smallest side), repeated here so a bad argument is
+# refused in a moment, before torch is imported or a model loads. tests/test_cli.py checks that they
+# agree with the engine's. The worker checks every request again (e.g. SDXL's 256 px floor).
 MAX_SEED = 2**64 - 1
 MAX_STEPS = 100
 MIN_SIDE = 64
 MAX_GUIDANCE = 30.0
-MAX_STRENGTH = 2.0
 
 
-def check_imagine_args(args: argparse.Namespace, settings: Settings) -> None:
-    """Refuse out-of-range `viper imagine` arguments with InvalidArgument naming the flag."""
+def check_imagine_args(args: argparse.Namespace, settings: Settings) -> ImagineParams:
+    """Refuse out-of-range `viper imagine` arguments with InvalidArgument naming the flag.
+
+    --ar, --no, --strength and the prompt go through the bot's own check (`check_params`), so the CLI
+    accepts what /imagine accepts; the seed keeps the engine's whole 64-bit range here. Returns them
+    checked, for `imagine_request`.
+    """
 
     def whole(name: str, value: int | None, low: int, high: int) -> None:
         if value is not None and not low <= value <= high:
@@ -65,7 +71,27 @@ def check_imagine_args(args: argparse.Namespace, settings: Settings) -> None:
         if value is not None and value % 8:
             raise InvalidArgument(f"--{side} must be a multiple of 8, got {value}", argument=side)
     number("guidance", args.guidance, 0.0, MAX_GUIDANCE)
-    number("strength", args.strength, 0.0, MAX_STRENGTH)
+    if args.ar is not None and (args.width is None) != (args.height is None):
+        raise InvalidArgument("--ar sets both sides; give both --width and --height to choose the size yourself, "
+                              "or only --ar", argument="ar")
+    params = ImagineParams(prompt=args.prompt, ar=args.ar, strength=args.strength, no=args.no or "")
+    return check_params(params, max_steps=MAX_STEPS)
+
+
+def imagine_request(
+    args: argparse.Namespace, params: ImagineParams, prompt: str, liked: list[str], disliked: list[str]
+) -> jobs.GenerateRequest:
+    """The request `viper imagine` queues: `params` as `check_imagine_args` returned them, `prompt` as
+    the core checked it, and the profile's lists. --negative and --no are joined with a comma; an
+    explicit --width and --height win over --ar, which is then not sent."""
+    sized = args.width is not None and args.height is not None
+    negative = ", ".join(text for text in (args.negative, params.no) if text)
+    return jobs.GenerateRequest(
+        prompt=prompt, liked=liked, disliked=disliked, negative_prompt=negative,
+        seed=args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big") >> 1,
+        steps=args.steps, width=args.width, height=args.height, guidance=args.guidance,
+        aspect=None if sized else params.ar, strength=params.strength, shuffle=not args.no_shuffle,
+    )
 
 
 def check_output(path: Path) -> None:
@@ -115,8 +141,7 @@ class StatusLine:
         self.shown = ""
 
 
-async def _imagine_main(args: argparse.Namespace, settings: Settings) -> int:
-    from viper.contracts import jobs
+async def _imagine_main(args: argparse.Namespace, settings: Settings, params: ImagineParams) -> int:
     from viper.app import open_runtime
 
     out = Path(args.output)
@@ -132,13 +157,7 @@ async def _imagine_main(args: argparse.Namespace, settings: Settings) -> int:
                 print(f"warning: no taste profile for {args.user!r}; the image is not personalised", file=sys.stderr)
             else:
                 liked, disliked = found
-        prompt = runtime.core.check_prompt(args.prompt)
-        request = jobs.GenerateRequest(
-            prompt=prompt, liked=liked, disliked=disliked, negative_prompt=args.negative or "",
-            seed=args.seed if args.seed is not None else int.from_bytes(os.urandom(4), "big") >> 1,
-            steps=args.steps, width=args.width, height=args.height, guidance=args.guidance,
-            liked_strength=args.strength, disliked_strength=args.strength, shuffle=not args.no_shuffle,
-        )
+        request = imagine_request(args, params, runtime.core.check_prompt(args.prompt), liked, disliked)
         job_id = await runtime.queue.enqueue(jobs.GENERATE_JOB, jobs.to_dict(request))
         local = _LocalWorker(settings, runtime)
         await local.start_if_none()
@@ -207,5 +226,5 @@ def cmd_imagine(args: argparse.Namespace) -> int:
         print("error: use either --user or --liked/--disliked, not both", file=sys.stderr)
         return 2
     settings = settings_of(args)
-    check_imagine_args(args, settings)
-    return asyncio.run(_imagine_main(args, settings))
+    params = check_imagine_args(args, settings)
+    return asyncio.run(_imagine_main(args, settings, params))
