@@ -19,6 +19,7 @@ import aiosqlite
 from viper.contracts.states import UNDELIVERED, JobState, OnboardingState
 
 MIGRATIONS_PACKAGE = "storage.migrations"
+KEPT_SNAPSHOTS = 20  # profiles kept per member for Undo
 
 
 @dataclass
@@ -278,7 +279,12 @@ class Store:
                  profile.backend_version if profile else "", profile.updated_at if profile else ""),
             )
             async with self._db.execute("SELECT last_insert_rowid()") as cur:
-                return (await cur.fetchone())[0]
+                snapshot_id = (await cur.fetchone())[0]
+            await self._write(  # Undo reaches back a few changes, not forever
+                "DELETE FROM profile_history WHERE member_id = ? AND id <= ?",
+                (member_id, snapshot_id - KEPT_SNAPSHOTS),
+            )
+            return snapshot_id
 
     async def profile_snapshot(self, snapshot_id: int) -> ProfileSnapshot | None:
         async with self._db.execute("SELECT * FROM profile_history WHERE id = ?", (snapshot_id,)) as cur:

@@ -96,3 +96,48 @@ async def test_onboarding_page_and_posted_images(tmp_path):
     assert await store.posted_image("telegram", "-100", "555") == "g07"
     assert await store.posted_image("discord", -100, 555) is None
     await store.close()
+
+
+async def test_migration_0004_keeps_existing_jobs_and_cascades_the_new_rows(tmp_path):
+    """A database from before the creative loop opens with its jobs intact; a member's results,
+    verdicts, settings and profile snapshots go when the member goes."""
+    path = tmp_path / "viper.sqlite3"
+    store = await Store.open(path)
+    alice = await store.member("telegram", 42, "Alice")
+    await store.record_job(JobRecord("job-old", alice.id, "generate", "telegram", {"chat_id": 1}, "a fox"))
+    await store.close()
+    db = sqlite3.connect(path)  # back to schema 3, as an older bot left it
+    for table in ("results", "result_messages", "feedback", "member_settings", "profile_history"):
+        db.execute(f"DROP TABLE {table}")
+    db.execute("ALTER TABLE jobs DROP COLUMN request")
+    db.execute("DELETE FROM schema_migrations WHERE version = 4")
+    db.commit()
+    db.close()
+
+    store = await Store.open(path)
+    old = await store.job("job-old")
+    assert (old.prompt, old.chat_ref, old.request) == ("a fox", {"chat_id": 1}, {})
+    await store.save_profile(alice.id, ["teal"], [], "lexicon")
+    await store.save_result("job-old", alice.id, {"seed": 1, "personalised": True}, str(tmp_path / "x.png"))
+    await store.set_feedback("job-old", alice.id, 1)
+    await store.set_feedback("job-old", alice.id, -1)  # changeable: still one verdict
+    snapshot = await store.snapshot_profile(alice.id)
+    profile = await store.profile(alice.id)
+    assert (profile.liked_images, profile.disliked_images, profile.personalised_images) == (0, 1, 1)
+    assert (await store.profile_snapshot(snapshot)).liked == ["teal"]
+    await store.forget_member(alice.id)
+    db = sqlite3.connect(path)
+    for table in ("results", "feedback", "member_settings", "profile_history", "jobs"):
+        assert db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0, table
+    await store.close()
+
+
+async def test_undo_reaches_back_a_bounded_number_of_changes(tmp_path):
+    from storage.store import KEPT_SNAPSHOTS
+
+    store = await Store.open(tmp_path / "db.sqlite3")
+    alice = await store.member("telegram", 1)
+    ids = [await store.snapshot_profile(alice.id) for _ in range(KEPT_SNAPSHOTS + 5)]
+    assert await store.profile_snapshot(ids[0]) is None
+    assert await store.profile_snapshot(ids[-KEPT_SNAPSHOTS]) is not None
+    await store.close()
