@@ -56,7 +56,8 @@ CATALOGUE: tuple[Command, ...] = (
     Command("dislike", "Add features you dislike to your taste profile", FEATURES_DISLIKED),
     Command("forget", "Delete everything I store about you (asks first)"),
     Command("imagine", "Make an image for you, personalised with your taste profile",
-            Argument("prompt", "What should I paint?", "a lighthouse at dusk")),
+            Argument("prompt", "What should I paint?", "a lighthouse at dusk --ar 16:9")),
+    Command("settings", "Your /imagine defaults: aspect ratio, strength, steps, where images go"),
     Command("help", "List the commands"),
 )
 

@@ -61,7 +61,19 @@ def help_text(platform: str, min_comments: int) -> str:
         f"light, composition); {finish_how(platform)} builds your profile, and every /imagine after that leans "
         "towards your taste."
     )
+    lines.append(imagine_options(platform))
     return "\n".join(lines)
+
+
+def imagine_options(platform: str) -> str:
+    """How to steer one /imagine, and what the buttons under an image do."""
+    if platform == DISCORD:
+        how = "/imagine has options: ar (aspect ratio), seed, strength (0 plain … 2 strongest), no (what to avoid), steps."
+    else:
+        how = ("Steer one /imagine with flags after the prompt: /imagine a lighthouse at dusk --ar 16:9 --seed 7 "
+               "--strength 1.5 --no text, watermark --steps 30.")
+    return (how + " Under every image: 🔄 Reroll, 🎲 Vary, ⚖ Compare (plain vs yours), ℹ Info, 👍/👎, "
+            "💬 Why (tell me what you think: I learn from it) and ✨ Mine (anyone: the same image in their taste).")
 
 
 def finish_how(platform: str) -> str:
@@ -239,7 +251,15 @@ def format_profile(profile: Profile | None, onboard_command: str) -> str:
         return f"You have no taste profile yet. Start with {onboard_command} to build one (it takes about five minutes)."
     liked = ", ".join(profile.liked) or "(nothing specific)"
     disliked = ", ".join(profile.disliked) or "(nothing specific)"
-    return f"Your taste profile\n👍 Liked: {liked}\n👎 Disliked: {disliked}"
+    text = f"Your taste profile\n👍 Liked: {liked}\n👎 Disliked: {disliked}"
+    if profile.personalised_images:
+        text += "\n" + verdicts_line(profile.liked_images, profile.disliked_images, profile.personalised_images)
+    return text
+
+
+def verdicts_line(up: int, down: int, made: int) -> str:
+    return (f"🖼 You liked {up} of your {plural(made, 'personalised image')}"
+            + (f" (and disliked {down})" if down else "") + ".")
 
 
 def profile_hint(platform: str) -> str:
@@ -304,13 +324,16 @@ def redo_declined(count: int, platform: str) -> str:
     return f"Nothing changed: your {plural(count, 'comment')} {'is' if count == 1 else 'are'} kept."
 
 
-def stored_about(profile: Profile | None, comments: int, onboarding: bool, name: str, platform: str) -> list[str]:
+def stored_about(profile: Profile | None, comments: int, onboarding: bool, name: str, platform: str,
+                 images: int = 0) -> list[str]:
     """What the store holds about a member, phrase by phrase (the same list on every platform)."""
     parts = []
     if profile is not None:
         parts.append(f"your taste profile ({len(profile.liked)} liked and {len(profile.disliked)} disliked features)")
     if comments:
-        parts.append(f"your {plural(comments, 'onboarding comment')}")
+        parts.append(f"your {plural(comments, 'comment')} on images I showed you")
+    if images:
+        parts.append(f"the {plural(images, 'image')} I made for you, with your 👍/👎 and /settings")
     if onboarding:
         parts.append("your place in the gallery")
     parts.append("the record of your /imagine requests")
@@ -343,7 +366,8 @@ def forgotten(stored: list[str], platform: str) -> str:
 
 # -- imagine -----------------------------------------------------------------------------------------
 
-IMAGINE_USAGE = "Usage: /imagine <prompt>, for example: /imagine a lighthouse at dusk"
+IMAGINE_USAGE = ("Usage: /imagine <prompt> [flags], for example: /imagine a lighthouse at dusk --ar 16:9 --seed 7. "
+                 "Flags: --ar, --seed, --strength, --no, --steps (/help says more).")
 RESUMED_LINE = "🎨 I was restarted; picking your image back up…"
 DONE_LINE = {TELEGRAM: "✅ Done: your image is below.", DISCORD: "✅ Your image is ready: it's in the channel."}
 
@@ -377,9 +401,123 @@ def progress(step: int | None, total: int | None, position: int | None) -> str:
     return "🎨 Starting…"
 
 
-def caption(prompt: str, personalised: bool, seed: int, width: int, height: int, steps: int) -> str:
+ACTION_CAPTION = {"reroll": "🔄 Reroll: ", "vary": "🎲 Variation: ", "compare": "⚖ Plain vs personalised: ",
+                  "mine": "✨ In your taste: "}
+
+
+def caption(prompt: str, personalised: bool, seed: int, width: int, height: int, steps: int,
+            action: str = "imagine") -> str:
+    if action == "compare":
+        return f"{ACTION_CAPTION['compare']}“{prompt}” (seed {seed}, {steps} steps; plain on the left)"
     how = "personalised with your taste profile" if personalised else "not personalised"
-    return f"“{prompt}” ({how}, seed {seed}, {width}×{height}, {steps} steps)"
+    return f"{ACTION_CAPTION.get(action, '')}“{prompt}” ({how}, seed {seed}, {width}×{height}, {steps} steps)"
+
+
+# -- actions under an image, comments on results, /settings ------------------------------------------
+
+ACTION_STARTED = {
+    "reroll": "🔄 Rerolling with a new seed…", "vary": "🎲 Making a variation…",
+    "compare": "⚖ Painting the plain version beside it…", "mine": "✨ Making it in your taste…",
+}
+COMPARE_LABELS = ("plain", "personalised")
+WHY_TOAST = "Tell me what you like or dislike about this image."
+UNDO_LABEL = "↩ Undo"
+UNDONE_TOAST = "Undone"
+SETTING_SAVED = "✅ Saved."
+DELIVERY_LABELS = {"channel": "📢 Post in the chat", "private": "🔒 Send privately"}
+
+
+def why_prompt(platform: str) -> str:
+    how = "Reply to the image (or to this message)" if platform == TELEGRAM else "Write it in the form"
+    return (f"💬 What do you like or dislike about this image? {how} in a sentence or two, for example: "
+            "“love the warm light, the blue sky feels flat”. I'll learn from it.")
+
+
+def rereading(count: int) -> str:
+    """Said when a comment on a result starts extraction over all of the member's comments."""
+    return f"💬 Reading all your {plural(count, 'comment')} again… this can take a minute."
+
+
+IMAGE_COMING_PRIVATELY = "📬 Your image is on its way to our private chat (your /settings say so)."
+PRIVATE_REFUSED = ("I can't write to you privately until you open our chat with me, so your image comes here; "
+                   "/settings changes where they go.")
+
+
+def verdict_noted(verdict: int) -> str:
+    return "👍 Noted: you like this one." if verdict > 0 else "👎 Noted: not your taste. 💬 Why tells me what's off."
+
+
+def result_info(recipe: dict, made: dict, prompt: str) -> str:
+    """ℹ Info: prompt, parameters, seed, model, steps, time, and the features in the order used."""
+    params = []
+    if recipe.get("aspect"):
+        params.append(f"ar {recipe['aspect']}")
+    params.append(f"{made.get('width')}×{made.get('height')}")
+    strength = recipe.get("strength")
+    params.append(f"strength {strength:g}" if isinstance(strength, (int, float)) else "strength 1 (default)")
+    if recipe.get("negative_prompt"):
+        params.append(f"no: {recipe['negative_prompt']}")
+    how = {"img2img": "a variation of an earlier image", "compare": "plain beside personalised"}.get(made.get("method", ""))
+    lines = [f"ℹ “{prompt}”"]
+    if how:
+        lines.append(f"Made as {how}.")
+    lines += [
+        "Parameters: " + ", ".join(params),
+        f"Seed {made.get('seed')} · {plural(int(made.get('steps') or 0), 'step')} · "
+        f"{float(made.get('seconds') or 0):.1f} s · model {made.get('model')}",
+    ]
+    liked, disliked = made.get("liked_used") or [], made.get("disliked_used") or []
+    if made.get("personalised"):
+        lines.append("👍 Liked, in the order used: " + (", ".join(liked) or "(none)"))
+        lines.append("👎 Disliked, in the order used: " + (", ".join(disliked) or "(none)"))
+    else:
+        lines.append("Not personalised: no taste profile shaped it.")
+    return "\n".join(lines)
+
+
+def result_comment_counted(count: int, need: int) -> str:
+    if count >= need:
+        return f"💬 Thanks, noted ({plural(count, 'comment')})."
+    return (f"💬 Thanks, noted: {count} of the {need} comments I need to build your taste profile. "
+            "Comment on more of your images (💬 Why), or on the gallery, and I'll build it.")
+
+
+def profile_change(before: Profile | None, after: Profile) -> str:
+    """What an extraction changed in a profile, feature by feature."""
+    old_liked, old_disliked = (before.liked, before.disliked) if before else ([], [])
+    lines = []
+    for sign, label, features in (
+        ("+", "liked", [f for f in after.liked if f not in old_liked]),
+        ("−", "liked", [f for f in old_liked if f not in after.liked]),
+        ("+", "disliked", [f for f in after.disliked if f not in old_disliked]),
+        ("−", "disliked", [f for f in old_disliked if f not in after.disliked]),
+    ):
+        if features:
+            lines.append(f"{sign} {label}: {', '.join(features)}")
+    if not lines:
+        return "💬 Thanks! I read all your comments again; your profile stays as it was."
+    head = "💬 Thanks! I read all your comments again. Your profile changed:" if before else (
+        "💬 Thanks! I built your taste profile from your comments:")
+    return head + "\n" + "\n".join(lines) + "\nNot right? ↩ Undo puts the previous profile back."
+
+
+def undone(profile: Profile | None) -> str:
+    if profile is None:
+        return "↩ Undone: you have no taste profile again, as before."
+    return "↩ Undone: your profile is back as it was.\n" + format_profile(profile, "")
+
+
+def settings_text(current, default_steps: int, note: str = "") -> str:
+    """/settings: a member's /imagine defaults (`MemberSettings`)."""
+    strength = "1 (as configured)" if current.strength is None else f"{current.strength:g}"
+    lines = [
+        "⚙ Your /imagine defaults (flags on one /imagine still win):",
+        f"• Aspect ratio: {current.ar or 'auto (square)'}",
+        f"• Personalisation strength: {strength} (0 = plain, 2 = strongest)",
+        f"• Steps: {current.steps or f'auto ({default_steps})'}",
+        f"• Results: {DELIVERY_LABELS.get(current.delivery, current.delivery)}",
+    ]
+    return "\n".join(([note] if note else []) + lines)
 
 
 TINY_MODEL_NOTE = (

@@ -14,10 +14,11 @@ from collections.abc import Callable
 
 from bot import messages
 from bot.commands import ONBOARD_COMMAND
-from bot.core.base import CoreBase
 from bot.core.text import visible
 from bot.core.ports import DeliveryRefused, JobOutput
-from bot.core.types import Delivery, MemberRef, Submitted, Update
+from bot.core.params import ImagineParams, check_params, parse_imagine
+from bot.core.results import ResultFlows, is_personalised, result_rows
+from bot.core.types import Delivery, MemberRef, Posted, Submitted, Update
 from bot.queue import Progress
 from storage.store import JobRecord, Member
 from viper.contracts import jobs
@@ -27,7 +28,7 @@ from viper.contracts.states import JobKind, JobState
 log = logging.getLogger("viper.bot")
 
 
-class ImagineFlows(CoreBase):
+class ImagineFlows(ResultFlows):
     def check_prompt(self, prompt: str | None) -> str:
         prompt = " ".join(visible(prompt).split())
         if not prompt:
@@ -38,40 +39,74 @@ class ImagineFlows(CoreBase):
         return prompt
 
     async def submit_imagine(
-        self, who: MemberRef, prompt: str | None, chat_ref: dict | None = None, *, seed: int | None = None
+        self, who: MemberRef, prompt: str | ImagineParams | None, chat_ref: dict | None = None, *,
+        seed: int | None = None,
     ) -> Submitted:
-        """Validate, record (before queueing, so a restart can resume delivery) and queue an /imagine."""
-        prompt = self.check_prompt(prompt)
+        """Validate, record (before queueing, so a restart can resume delivery) and queue an /imagine.
+
+        `prompt` is the text a member typed, flags included (`a lighthouse --ar 16:9`), or
+        parameters already taken apart (Discord's options); the member's /settings fill what it
+        leaves out.
+        """
+        params = prompt if isinstance(prompt, ImagineParams) else parse_imagine(prompt or "", max_steps=self._max_steps)
+        params.prompt = self.check_prompt(params.prompt)
+        params = check_params(params, max_steps=self._max_steps)
+        if params.no:
+            params.no = self.check_prompt(params.no)
         member = await self.member(who)
+        profile = await self.store.profile(member.id)
+        if profile is None and self.settings.bot.require_profile:
+            raise InvalidArgument("you have no taste profile yet", argument="profile")
+        defaults = await self.store.member_settings(member.id)
+        request = jobs.GenerateRequest(
+            prompt=params.prompt,
+            liked=profile.liked if profile else [],
+            disliked=profile.disliked if profile else [],
+            negative_prompt=params.no,
+            seed=seed if seed is not None else params.seed if params.seed is not None else secrets.randbelow(2**31),
+            steps=params.steps if params.steps is not None else defaults.steps,
+            aspect=params.ar or defaults.ar,
+            strength=params.strength if params.strength is not None else defaults.strength,
+        )
+        personalised = bool(profile and (profile.liked or profile.disliked)) and request.strength != 0
+        return await self.submit_request(who, member, request, chat_ref, action="imagine", personalised=personalised)
+
+    @property
+    def _max_steps(self) -> int:
+        return self.settings.engine.max_steps
+
+    async def submit_request(
+        self, who: MemberRef, member: Member, request: jobs.GenerateRequest, chat_ref: dict | None, *,
+        action: str, personalised: bool, parent: str | None = None,
+    ) -> Submitted:
+        """Record and queue one generation for `member` (an /imagine, or an action on an image),
+        within the member's queued-images cap. The stored recipe leaves out image bytes."""
         busy = [j for j in await self.store.undelivered_jobs(who.platform)
                 if j.member_id == member.id and j.kind == JobKind.GENERATE and j.status == JobState.QUEUED]
         if len(busy) >= self.settings.bot.max_queued_per_member:
             raise InvalidArgument(
                 f"you already have {len(busy)} images on the way; wait for one to arrive first", argument="queue"
             )
-        profile = await self.store.profile(member.id)
-        if profile is None and self.settings.bot.require_profile:
-            raise InvalidArgument("you have no taste profile yet", argument="profile")
-        request = jobs.GenerateRequest(
-            prompt=prompt,
-            liked=profile.liked if profile else [],
-            disliked=profile.disliked if profile else [],
-            seed=seed if seed is not None else secrets.randbelow(2**31),
-        )
+        chat_ref = dict(chat_ref or {})
+        if (await self.store.member_settings(member.id)).delivery == "private":
+            chat_ref["private"] = True
+        recipe = {**jobs.to_dict(request), "init_image": None, "compare_with": None, "action": action, "parent": parent}
         job_id = await self._record_and_enqueue(
-            member, JobKind.GENERATE, who.platform, chat_ref or {}, prompt, jobs.GENERATE_JOB, jobs.to_dict(request)
+            member, JobKind.GENERATE, who.platform, chat_ref, request.prompt, jobs.GENERATE_JOB, jobs.to_dict(request),
+            recipe=recipe,
         )
         position = await self.queue.position(job_id)
         alive = await self.queue.workers_alive()
-        personalised = bool(profile and (profile.liked or profile.disliked))
         text = messages.queued(position, alive, personalised, ONBOARD_COMMAND.get(who.platform, "/start"))
-        return Submitted(job_id, position, alive, personalised, request, text)
+        return Submitted(job_id, position, alive, personalised, request, text, private=bool(chat_ref.get("private")))
 
     async def _record_and_enqueue(
-        self, member: Member, kind: JobKind, platform: str, chat_ref: dict, prompt: str, function: str, payload: dict
+        self, member: Member, kind: JobKind, platform: str, chat_ref: dict, prompt: str, function: str, payload: dict,
+        *, recipe: dict | None = None,
     ) -> str:
         job_id = f"{kind}-{member.id}-{int(time.time() * 1000)}-{secrets.token_hex(3)}"
-        await self.store.record_job(JobRecord(job_id, member.id, kind, platform, chat_ref, prompt, JobState.QUEUED))
+        record = JobRecord(job_id, member.id, kind, platform, chat_ref, prompt, JobState.QUEUED, request=recipe or {})
+        await self.store.record_job(record)
         try:
             await self.queue.enqueue(function, payload, job_id=job_id)
         except ViperError as e:
@@ -100,10 +135,16 @@ class ImagineFlows(CoreBase):
         except ViperError as e:
             await self.store.update_job(job_id, JobState.FAILED, error=e.message)
             raise
-        await self.store.update_job(job_id, JobState.DONE)
         result = jobs.from_dict(jobs.GenerateResult, raw)
         record = await self.store.job(job_id)
-        return Delivery(job_id, result, self.caption(record.prompt if record else "", result), self.result_notes(result))
+        if record is None:
+            raise JobCancelled("the image was deleted with its member's data")
+        if record.member_id is not None:
+            await self.keep_result(job_id, record.member_id, result)
+        await self.store.update_job(job_id, JobState.DONE)
+        caption = self.caption(record.prompt, result, record.request.get("action", "imagine"))
+        return Delivery(job_id, result, caption, self.result_notes(result), result_rows(job_id, result.method),
+                        private=bool(record.chat_ref.get("private")))
 
     async def deliver(self, job_id: str, out: JobOutput, submitted: Submitted | None = None, *, shown: str = "") -> bool:
         """Follow a job to its image and post it through `out`; True once it is delivered.
@@ -137,12 +178,16 @@ class ImagineFlows(CoreBase):
                 await out.text(text)
             return False
         try:
-            if not await out.image(delivery):
+            posted = await out.image(delivery)
+            if not posted:
                 return False  # a passing failure: the record stays 'done' and the next start retries
         except DeliveryRefused as e:
             log.warning("cannot deliver job %s: %s", job_id, e)
             await self.store.update_job(job_id, JobState.FAILED, error=f"the platform refused the image: {e}")
             return False
+        if isinstance(posted, Posted) and posted.message_id:
+            platform = (await self.store.job(job_id) or JobRecord(job_id, None, "", "")).platform
+            await self.store.remember_result_message(platform, posted.chat_id, posted.message_id, job_id)
         await self.delivered(job_id)
         await out.status(out.done_line, final=True)
         return True
@@ -203,9 +248,9 @@ class ImagineFlows(CoreBase):
         if record is not None:
             await self.store.update_job(job_id, record.status, chat_ref={**record.chat_ref, **chat_ref})
 
-    def caption(self, prompt: str, result: jobs.GenerateResult) -> str:
-        personalised = bool(result.liked_used or result.disliked_used)
-        return messages.caption(prompt, personalised, result.seed, result.width, result.height, result.steps)
+    def caption(self, prompt: str, result: jobs.GenerateResult, action: str = "imagine") -> str:
+        return messages.caption(prompt, is_personalised(result), result.seed, result.width, result.height,
+                                result.steps, action)
 
     def result_notes(self, result: jobs.GenerateResult) -> list[str]:
         notes = []

@@ -7,6 +7,7 @@ images, Discord one image at a time; a member can stop on either and carry on af
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 
@@ -21,6 +22,7 @@ from viper.contracts import jobs
 from viper.contracts.errors import InvalidArgument, ViperError
 from viper.contracts.states import JobKind, JobState, OnboardingState
 
+RESULT_PREFIX = "result:"  # a comment's image id when it answers a generated image, not a gallery one
 BEING_BUILT = "your taste profile is being built right now; it will arrive in a moment"
 
 
@@ -279,34 +281,48 @@ class OnboardingFlows(CoreBase):
         called once the claim holds (to say "Analysing...").
         """
         member = await self.member(who)
-        comments = await self.store.comments(member.id)
-        if len(comments) < self.min_comments:
+        count = await self.store.comment_count(member.id)
+        if count < self.min_comments:
             raise InvalidArgument(
-                f"you have {len(comments)} comment(s); at least {self.min_comments} are needed before /done",
+                f"you have {count} comment(s); at least {self.min_comments} are needed before /done",
                 argument="comments",
             )
+        profile, _ = await self.rebuild_profile(member, who.platform, chat_ref, on_started)
+        return profile
+
+    async def rebuild_profile(
+        self, member: Member, platform: str, chat_ref: dict | None = None,
+        on_started: Callable[[int], Awaitable[None]] | None = None,
+    ) -> tuple[Profile, int]:
+        """Run extraction over all of the member's comments (on gallery images and on results) and
+        save the profile; returns it and the id of the snapshot of the profile it replaced (Undo)."""
         if not await self.store.claim_extraction(member.id, self.settings.bot.job_timeout_s):
             raise InvalidArgument(BEING_BUILT, argument="onboarding")
-        request = jobs.ExtractRequest(
-            member_id=member.id, backend=self.settings.extraction.backend,
-            comments=[self._comment_payload(c.image_id, c.text) for c in comments],
-        )
         try:
+            comments = await self.store.comments(member.id)
+            request = jobs.ExtractRequest(
+                member_id=member.id, backend=self.settings.extraction.backend,
+                comments=[await self._comment_payload(c.image_id, c.text) for c in comments],
+            )
             if on_started is not None:
                 await on_started(len(comments))
             job_id = await self._record_and_enqueue(
-                member, JobKind.EXTRACT, who.platform, chat_ref or {}, "", jobs.EXTRACT_JOB, jobs.to_dict(request)
+                member, JobKind.EXTRACT, platform, chat_ref or {}, "", jobs.EXTRACT_JOB, jobs.to_dict(request)
             )
         except BaseException:
             # Not queued (or stopped before we know): the member may try again at once. A job that
             # was recorded anyway is followed by the next start, which then finishes the profile.
             await asyncio.shield(self.store.set_onboarding(member.id, OnboardingState.ACTIVE))
             raise
-        return await self.complete_extraction(job_id, member.id)
+        return await self._complete_extraction(job_id, member.id)
 
     async def complete_extraction(self, job_id: str, member_id: int) -> Profile:
         """Wait for an extraction job and save its profile; also what a restarted bot runs for an
         extraction the last one was waiting for."""
+        profile, _ = await self._complete_extraction(job_id, member_id)
+        return profile
+
+    async def _complete_extraction(self, job_id: str, member_id: int) -> tuple[Profile, int]:
         deleted = InvalidArgument("your data was deleted while the profile was being built", argument="profile")
         try:
             raw = await self.queue.wait(job_id, timeout=self.settings.bot.job_timeout_s)
@@ -321,12 +337,19 @@ class OnboardingFlows(CoreBase):
         if await self.store.job(job_id) is None:
             raise deleted  # the member ran /forget while their profile was being built: keep nothing
         async with self.store.transaction():
+            snapshot = await self.store.snapshot_profile(member_id)
             await self.store.save_profile(member_id, result.liked, result.disliked, result.backend, result.backend_version)
             await self.store.set_onboarding(member_id, OnboardingState.DONE)
             await self.store.update_job(job_id, JobState.DELIVERED)
-        return await self.store.profile(member_id)
+        return await self.store.profile(member_id), snapshot
 
-    def _comment_payload(self, image_id: str | None, text: str) -> jobs.Comment:
+    async def _comment_payload(self, image_id: str | None, text: str) -> jobs.Comment:
+        """A comment as extraction reads it: with its gallery image (path and tags), or with the
+        generated image it answers (a comment on a result: `result:<job id>`)."""
+        if image_id and image_id.startswith(RESULT_PREFIX):
+            record = await self.store.result(image_id[len(RESULT_PREFIX):])
+            path = record.png_path if record is not None and Path(record.png_path).is_file() else None
+            return jobs.Comment(text=text, image_id=image_id, image_tags=[], image_path=path)
         image = self.gallery.get(image_id) if image_id else None
         return jobs.Comment(
             text=text, image_id=image_id,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.core.types import Delivery
+from bot.core.types import Delivery, Posted
 from storage.store import Profile
 
 
@@ -29,8 +29,10 @@ class JobOutput(Protocol):
     async def new_status(self, text: str) -> bool:
         """Send a fresh status message (the old one is gone); False where the platform has no way."""
 
-    async def image(self, delivery: Delivery) -> bool:
-        """Post the image with its caption and notes. False on a passing failure (the job stays
+    async def image(self, delivery: Delivery) -> Posted | bool:
+        """Post the image with its caption, notes and action buttons (`delivery.rows`, drawn by the
+        adapter). Where it landed (`Posted`: the core remembers it, so a reply to it is a comment on
+        the image), or True when that is unknown. False on a passing failure (the job stays
         undelivered and the next start retries); `DeliveryRefused` when retrying cannot help."""
 
     async def profile_ready(self, profile: Profile) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from bot import messages
 from bot.core.base import CoreBase
@@ -77,6 +78,7 @@ class ProfileFlows(CoreBase):
         return messages.stored_about(
             await self.store.profile(member.id), await self.store.comment_count(member.id),
             await self.store.onboarding(member.id) is not None, member.display_name, who.platform,
+            images=len(await self.store.result_paths(member.id)),
         )
 
     async def forget(self, who: MemberRef) -> bool:
@@ -89,6 +91,9 @@ class ProfileFlows(CoreBase):
         # Redis first: if it is down, nothing is deleted and the member can try again.
         if self.queue is not None:
             await self.queue.forget(await self.store.job_ids(member.id))
+        images = await self.store.result_paths(member.id)
         # A member's private chat has their user id on both platforms that keep such records.
         await self.store.forget_member(member.id, private_chat=(who.platform, who.user_id))
+        for path in images:  # the images made for them, kept for their buttons
+            Path(path).unlink(missing_ok=True)
         return True

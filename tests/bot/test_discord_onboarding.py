@@ -269,7 +269,7 @@ async def test_forget_after_confirmation_even_across_a_restart(runtime, settings
     async with running_bot(runtime, emu):
         await press(emu, emu.messages[sent.original_id], yes, ALICE)
         done = emu.messages[sent.original_id]
-        assert re.match(r"🗑️ Deleted your taste profile \(2 liked and 1 disliked features\), your 2 onboarding comments,",
+        assert re.match(r"🗑️ Deleted your taste profile \(2 liked and 1 disliked features\), your 2 comments on images I showed you,",
                         done["content"])
         assert not done["components"]
         _, response = await interact(emu, emu.slash_command("profile", ALICE))

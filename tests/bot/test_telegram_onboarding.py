@@ -245,7 +245,7 @@ async def test_forget_asks_then_deletes_only_that_member(runtime, tg_settings, a
 
         mark = await say(api, alice, "/forget")
         ask = await api.wait_for(sent(alice), since=mark)
-        assert "2 onboarding comments" in ask.text
+        assert "2 comments on images I showed you" in ask.text
         assert [b["text"] for b in ask.buttons] == ["Yes, delete everything", "Keep my data"]
         # Only Alice may answer (her private chat is the only place it shows; the check is there anyway).
         mark = await tap(api, alice, ask.result["message_id"], button(ask, "Yes, delete everything"), user=bob)
@@ -259,7 +259,7 @@ async def test_forget_asks_then_deletes_only_that_member(runtime, tg_settings, a
         ask = await api.wait_for(sent(alice), since=mark)
         mark = await tap(api, alice, ask.result["message_id"], button(ask, "Yes, delete everything"))
         deleted = await api.wait_for(edited(alice, ask.result["message_id"]), since=mark)
-        assert deleted.text.startswith("Deleted") and "2 onboarding comments" in deleted.text
+        assert deleted.text.startswith("Deleted") and "2 comments on images I showed you" in deleted.text
         assert deleted.buttons == []
 
         mark = await say(api, alice, "/profile")

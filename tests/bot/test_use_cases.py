@@ -77,7 +77,9 @@ async def core(tmp_path):
 
 
 def result_dict(**extra) -> dict:
-    return jobs.to_dict(jobs.GenerateResult(png=b"png", seed=5, width=64, height=64, steps=4, model="tiny", **extra))
+    strengths = {"liked_strength": 0.85, "disliked_strength": 0.85} if extra.get("liked_used") else {}
+    return jobs.to_dict(jobs.GenerateResult(png=b"png", seed=5, width=64, height=64, steps=4, model="tiny",
+                                            **strengths, **extra))
 
 
 async def record(core, prompt="a fox") -> str:
@@ -110,7 +112,7 @@ async def test_forget_deletes_the_member_and_their_private_chat_records(core):
     await core.store.remember_posted_image("telegram", ALICE.user_id, 11, image.id)
     await core.store.remember_posted_image("telegram", "-100", 12, image.id)  # a group: not Alice's
     stored = await core.stored_about(ALICE)
-    assert "your 1 onboarding comment" in stored and "your name (Alice)" in stored
+    assert "your 1 comment on images I showed you" in stored and "your name (Alice)" in stored
     assert await core.forget(ALICE)
     assert await core.stored_about(ALICE) is None
     assert await core.store.posted_image("telegram", ALICE.user_id, 11) is None
