@@ -131,9 +131,10 @@ def test_imagine_refuses_a_directory_as_output_before_queueing(tmp_path):
 def test_the_cli_bounds_agree_with_the_engine():
     from engine import generation
     from viper.cli import imagine as cli
+    from viper.contracts.config import Settings
 
     assert cli.MAX_SEED == generation.MAX_SEED
-    assert cli.MAX_STEPS == generation.GenerationDefaults().max_steps
+    assert Settings().engine.max_steps == generation.GenerationDefaults().max_steps
     assert cli.MAX_GUIDANCE == generation.MAX_GUIDANCE
 
 

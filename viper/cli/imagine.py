@@ -37,12 +37,10 @@ async def _resolve_profile(runtime, user: str) -> tuple[list[str], list[str]] | 
     return (profile.liked, profile.disliked) if profile else None
 
 
-# The engine's bounds for a request (engine.generation: MAX_SEED, GenerationDefaults().max_steps,
-# MAX_GUIDANCE, and the 64 px floor of every model's smallest side), repeated here so a bad argument is
+# The engine's bounds for a request (engine.generation: MAX_SEED, MAX_GUIDANCE, and the 64 px floor of every model's smallest side), repeated here so a bad argument is
 # refused in a moment, before torch is imported or a model loads. tests/test_cli.py checks that they
 # agree with the engine's. The worker checks every request again (e.g. SDXL's 256 px floor).
 MAX_SEED = 2**64 - 1
-MAX_STEPS = 100
 MIN_SIDE = 64
 MAX_GUIDANCE = 30.0
 
@@ -64,7 +62,7 @@ def check_imagine_args(args: argparse.Namespace, settings: Settings) -> ImagineP
             raise InvalidArgument(f"--{name} must be between {low:g} and {high:g}, got {value:g}", argument=name)
 
     whole("seed", args.seed, 0, MAX_SEED)
-    whole("steps", args.steps, 1, MAX_STEPS)
+    whole("steps", args.steps, 1, settings.engine.max_steps)
     for side in ("width", "height"):
         value = getattr(args, side)
         whole(side, value, MIN_SIDE, settings.engine.max_side)
@@ -75,7 +73,7 @@ def check_imagine_args(args: argparse.Namespace, settings: Settings) -> ImagineP
         raise InvalidArgument("--ar sets both sides; give both --width and --height to choose the size yourself, "
                               "or only --ar", argument="ar")
     params = ImagineParams(prompt=args.prompt, ar=args.ar, strength=args.strength, no=args.no or "")
-    return check_params(params, max_steps=MAX_STEPS)
+    return check_params(params, max_steps=settings.engine.max_steps)
 
 
 def imagine_request(
