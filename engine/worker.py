@@ -75,7 +75,7 @@ def load_models(settings: Settings) -> dict[str, Any]:
     defaults = GenerationDefaults(
         steps=e.steps, guidance=e.guidance, width=e.width, height=e.height,
         liked_strength=e.liked_strength, disliked_strength=e.disliked_strength, max_side=e.max_side,
-        mode="fast" if e.fast else "fused",
+        max_steps=e.max_steps, mode="fast" if e.fast else "fused",
         fast_refresh=e.fast_refresh, vary_strength=e.vary_strength,
     )
     compile_unet = e.compile

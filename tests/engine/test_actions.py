@@ -456,7 +456,7 @@ async def test_worker_runs_a_vary_and_a_compare_job(tiny, source):
     assert math.isclose(tiny.defaults.vary_strength, 0.35)
 
 
-def test_load_models_passes_the_configured_vary_strength():
+def test_load_models_passes_the_configured_vary_strength_and_max_steps():
     from engine.worker import load_models
     from viper.contracts.config import Settings
 
@@ -464,5 +464,7 @@ def test_load_models_passes_the_configured_vary_strength():
     settings.engine.model = "tiny"
     settings.engine.refiner = ""
     settings.engine.vary_strength = 0.6
+    settings.engine.max_steps = 150  # the bot accepts up to this many: the worker must too
     models = load_models(settings)
     assert models["generator"].defaults.vary_strength == 0.6
+    assert models["generator"].defaults.max_steps == 150
