@@ -16,6 +16,7 @@ from pathlib import Path
 
 import aiosqlite
 
+from storage.people import PeopleStore
 from viper.contracts.states import UNDELIVERED, JobState, OnboardingState
 
 MIGRATIONS_PACKAGE = "storage.migrations"
@@ -24,10 +25,17 @@ KEPT_SNAPSHOTS = 20  # profiles kept per member for Undo
 
 @dataclass
 class Member:
+    """A platform account, seen through the person it belongs to.
+
+    `id` keys everything stored about the person (their home account's id, which is also the
+    person's id: see migration 0005); `account_id` is this account's own row.
+    """
+
     id: int
     platform: str
     platform_user_id: str
     display_name: str = ""
+    account_id: int = 0
 
 
 @dataclass
@@ -42,6 +50,8 @@ class Profile:
     liked_images: int = 0
     disliked_images: int = 0
     personalised_images: int = 0
+    # The person's platform accounts ("Telegram (Alice)"), when they linked more than one.
+    linked: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -118,7 +128,7 @@ def _migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-class Store:
+class Store(PeopleStore):
     """Async access to the SQLite file. Create with `await Store.open(path)`."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path):
@@ -196,43 +206,63 @@ class Store:
     # -- members -------------------------------------------------------------------------------
 
     async def member(self, platform: str, platform_user_id: str | int, display_name: str = "") -> Member:
-        """The member for this platform account, created on first sight."""
+        """The member for this platform account, created on first sight (a person of their own)."""
         uid = str(platform_user_id)
-        await self._write(
-            "INSERT INTO members(platform, platform_user_id, display_name) VALUES (?, ?, ?)"
-            " ON CONFLICT(platform, platform_user_id) DO UPDATE SET display_name ="
-            " CASE WHEN excluded.display_name != '' THEN excluded.display_name ELSE display_name END",
-            (platform, uid, display_name),
-        )
-        async with self._db.execute(
-            "SELECT id, platform, platform_user_id, display_name FROM members WHERE platform = ? AND platform_user_id = ?",
-            (platform, uid),
-        ) as cur:
-            row = await cur.fetchone()
-        return Member(row["id"], row["platform"], row["platform_user_id"], row["display_name"])
+        async with self.transaction():
+            await self._write(
+                "INSERT INTO members(platform, platform_user_id, display_name) VALUES (?, ?, ?)"
+                " ON CONFLICT(platform, platform_user_id) DO UPDATE SET display_name ="
+                " CASE WHEN excluded.display_name != '' THEN excluded.display_name ELSE display_name END",
+                (platform, uid, display_name),
+            )
+            found = await self.find_member(platform, uid)
+            if found.id is None:  # new: the account is the home of a new person with its id
+                await self._write("INSERT OR IGNORE INTO persons(id) VALUES (?)", (found.account_id,))
+                await self._write("UPDATE members SET person_id = id WHERE id = ?", (found.account_id,))
+                found.id = found.account_id
+        return found
+
+    _MEMBER_COLUMNS = "person_id, id, platform, platform_user_id, display_name"
+
+    @staticmethod
+    def _member(row) -> Member:
+        return Member(row["person_id"], row["platform"], row["platform_user_id"], row["display_name"], row["id"])
 
     async def find_member(self, platform: str, platform_user_id: str | int) -> Member | None:
         async with self._db.execute(
-            "SELECT id, platform, platform_user_id, display_name FROM members WHERE platform = ? AND platform_user_id = ?",
+            f"SELECT {self._MEMBER_COLUMNS} FROM members WHERE platform = ? AND platform_user_id = ?",
             (platform, str(platform_user_id)),
         ) as cur:
             row = await cur.fetchone()
-        return Member(row["id"], row["platform"], row["platform_user_id"], row["display_name"]) if row else None
+        return self._member(row) if row else None
 
     async def members_named(self, display_name: str) -> list[Member]:
         async with self._db.execute(
-            "SELECT id, platform, platform_user_id, display_name FROM members WHERE display_name = ?", (display_name,)
+            f"SELECT {self._MEMBER_COLUMNS} FROM members WHERE display_name = ?", (display_name,)
         ) as cur:
-            return [Member(r["id"], r["platform"], r["platform_user_id"], r["display_name"]) for r in await cur.fetchall()]
+            return [self._member(r) for r in await cur.fetchall()]
+
+    async def accounts(self, person_id: int) -> list[Member]:
+        """Every platform account of a person, the home account first."""
+        async with self._db.execute(
+            f"SELECT {self._MEMBER_COLUMNS} FROM members WHERE person_id = ? ORDER BY id != person_id, id",
+            (person_id,),
+        ) as cur:
+            return [self._member(r) for r in await cur.fetchall()]
 
     async def forget_member(self, member_id: int, *, private_chat: tuple[str, str] | None = None) -> None:
-        """Delete the member and, by cascade, everything stored about them; with `private_chat`
-        (platform, chat id), also which gallery images were posted in their private chat. The WAL is
-        checkpointed after, so the deleted text does not linger in it while the bot runs."""
+        """Delete the person and every account of theirs and, by cascade, everything stored about
+        them; also which gallery images were posted in their accounts' private chats (`private_chat`,
+        (platform, chat id), adds one more). The WAL is checkpointed after, so the deleted text does
+        not linger in it while the bot runs."""
         async with self.transaction():
-            await self._write("DELETE FROM members WHERE id = ?", (member_id,))
+            chats = [(a.platform, a.platform_user_id) for a in await self.accounts(member_id)]
             if private_chat is not None:
-                await self._write("DELETE FROM posted_images WHERE platform = ? AND chat_id = ?", private_chat)
+                chats.append(private_chat)
+            await self._write("DELETE FROM persons WHERE id = ?", (member_id,))
+            await self._write("DELETE FROM members WHERE id = ? OR person_id = ?", (member_id, member_id))
+            for chat in chats:
+                await self._write("DELETE FROM posted_images WHERE platform = ? AND chat_id = ?", chat)
         async with self._lock:
             await self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
@@ -251,9 +281,12 @@ class Store:
         if row is None:
             return None
         up, down, personalised = await self._verdicts(member_id)
+        accounts = await self.accounts(member_id)
+        linked = [f"{a.platform.capitalize()} ({a.display_name or a.platform_user_id})" for a in accounts]
         return Profile(
             row["member_id"], json.loads(row["liked"]), json.loads(row["disliked"]),
             row["backend"], row["backend_version"], row["updated_at"], up, down, personalised,
+            linked if len(linked) > 1 else [],
         )
 
     async def _verdicts(self, member_id: int) -> tuple[int, int, int]:
