@@ -254,6 +254,8 @@ def format_profile(profile: Profile | None, onboard_command: str) -> str:
     text = f"Your taste profile\n👍 Liked: {liked}\n👎 Disliked: {disliked}"
     if profile.personalised_images:
         text += "\n" + verdicts_line(profile.liked_images, profile.disliked_images, profile.personalised_images)
+    if profile.linked:
+        text += f"\n🔗 One profile for your accounts: {joined(profile.linked)} (/unlink splits them)."
     return text
 
 
@@ -325,9 +327,11 @@ def redo_declined(count: int, platform: str) -> str:
 
 
 def stored_about(profile: Profile | None, comments: int, onboarding: bool, name: str, platform: str,
-                 images: int = 0) -> list[str]:
+                 images: int = 0, accounts: Sequence[str] = ()) -> list[str]:
     """What the store holds about a member, phrase by phrase (the same list on every platform)."""
     parts = []
+    if len(accounts) > 1:
+        parts.append(f"your linked accounts {joined(list(accounts))}, all of them")
     if profile is not None:
         parts.append(f"your taste profile ({len(profile.liked)} liked and {len(profile.disliked)} disliked features)")
     if comments:
@@ -448,6 +452,13 @@ def verdict_noted(verdict: int) -> str:
 
 
 def result_info(recipe: dict, made: dict, prompt: str) -> str:
+    text = _result_info(recipe, made, prompt)
+    if recipe.get("profiles"):
+        text += "\n🔗 Profiles blended: " + ", ".join(recipe["profiles"])
+    return text
+
+
+def _result_info(recipe: dict, made: dict, prompt: str) -> str:
     """ℹ Info: prompt, parameters, seed, model, steps, time, and the features in the order used."""
     params = []
     if recipe.get("aspect"):
@@ -525,6 +536,90 @@ TINY_MODEL_NOTE = (
     "Set [engine] model to SDXL on a GPU worker for real images."
 )
 PROMPT_CUT_NOTE = "Your prompt was longer than SDXL reads (77 tokens); the end was cut."
+
+# -- profiles that travel: share codes, /link, export and import -----------------------------------
+
+
+def shared(code: str) -> str:
+    return (f"🔗 Your share code: {code}\nAnyone can paint in your taste with /imagine <prompt> --p {code} "
+            "(on Discord: the profile option). It follows your profile as it changes; /profile unshare revokes "
+            "every code you gave.")
+
+
+def unshared(revoked: int) -> str:
+    if not revoked:
+        return "You had no share codes; nothing to revoke."
+    return f"🔒 Revoked {plural(revoked, 'share code')}: nobody can use your profile with them any more."
+
+
+def link_code_text(code: str, platform: str, minutes: int) -> str:
+    other = "Discord" if platform == TELEGRAM else "Telegram"
+    usage = f"/link {code}" if other == "Telegram" else f"/link code: {code}"
+    return (f"🔗 Your link code: {code}\nOn {other}, type {usage} within {plural(minutes, 'minute')}. "
+            "Both accounts then share one taste profile. The code works once.")
+
+
+LINK_UNKNOWN = "that link code is unknown or has expired; run /link on your other platform for a new one"
+LINK_CANCELLED = "Not linked: both accounts stay as they were."
+NOTHING_TO_UNLINK = "This account isn't linked with another one."
+
+
+def link_same_platform(platform: str) -> str:
+    other = "Discord" if platform == TELEGRAM else "Telegram"
+    return f"that code was made on {platform.capitalize()}; use it on {other}, where your other account is"
+
+
+def _accounts(accounts) -> str:
+    return joined([f"{a.platform.capitalize()} ({a.display_name or a.platform_user_id})" for a in accounts])
+
+
+def ask_link(accounts, platform: str, theirs: bool, mine: bool, comments: tuple[int, int]) -> str:
+    lines = [f"🔗 Link this {platform.capitalize()} account with {_accounts(accounts)}?",
+             "You become one person with one taste profile on both. Comments "
+             f"({comments[0]} there, {comments[1]} here), 👍/👎, settings and images of both are kept."]
+    if theirs and mine:
+        lines.append("Both accounts have a profile: keep one, or merge them (I read all your comments again).")
+    elif theirs or mine:
+        lines.append(f"The profile {'there' if theirs else 'here'} becomes the profile of both.")
+    return "\n".join(lines)
+
+
+def linked(accounts) -> str:
+    return f"🔗 Linked: {_accounts(accounts)} now share one taste profile. /unlink splits them again."
+
+
+def unlinked(accounts) -> str:
+    return f"Unlinked {_accounts(accounts)}: each keeps a copy of the profile and goes its own way from now on."
+
+
+IMPORT_YES = "Replace my profile"
+IMPORT_NO = "Keep mine"
+IMPORT_KEPT = "Kept: nothing was imported."
+
+
+def ask_import(current: Profile | None, incoming: Profile | None, new_comments: int, old_comments: int) -> str:
+    lines = ["📥 This file would replace your profile, comments, 👍/👎 and settings:"]
+    old_liked, old_disliked = (current.liked, current.disliked) if current else ([], [])
+    new_liked, new_disliked = (incoming.liked, incoming.disliked) if incoming else ([], [])
+    for sign, label, features in (
+        ("+", "liked", [f for f in new_liked if f not in old_liked]),
+        ("−", "liked", [f for f in old_liked if f not in new_liked]),
+        ("+", "disliked", [f for f in new_disliked if f not in old_disliked]),
+        ("−", "disliked", [f for f in old_disliked if f not in new_disliked]),
+    ):
+        if features:
+            lines.append(f"{sign} {label}: {', '.join(features)}")
+    if incoming is None:
+        lines.append("The file holds no profile: yours would be removed.")
+    elif len(lines) == 1:
+        lines.append("The liked and disliked lists are the same as yours.")
+    lines.append(f"Comments: {old_comments} now, {new_comments} after.")
+    return "\n".join(lines)
+
+
+def imported(profile: Profile | None) -> str:
+    return "📥 Imported.\n" + format_profile(profile, "/start")
+
 
 # -- errors ------------------------------------------------------------------------------------------
 

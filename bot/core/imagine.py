@@ -55,21 +55,26 @@ class ImagineFlows(ResultFlows):
             params.no = self.check_prompt(params.no)
         member = await self.member(who)
         profile = await self.store.profile(member.id)
-        if profile is None and self.settings.bot.require_profile:
-            raise InvalidArgument("you have no taste profile yet", argument="profile")
+        if params.profiles:  # share codes (and "me"): their profiles, blended, instead of the member's own
+            liked, disliked = await self.blended_profile(who, member, params.profiles)
+        else:
+            if profile is None and self.settings.bot.require_profile:
+                raise InvalidArgument("you have no taste profile yet", argument="profile")
+            liked, disliked = (profile.liked, profile.disliked) if profile else ([], [])
         defaults = await self.store.member_settings(member.id)
         request = jobs.GenerateRequest(
             prompt=params.prompt,
-            liked=profile.liked if profile else [],
-            disliked=profile.disliked if profile else [],
+            liked=list(liked),
+            disliked=list(disliked),
             negative_prompt=params.no,
             seed=seed if seed is not None else params.seed if params.seed is not None else secrets.randbelow(2**31),
             steps=params.steps if params.steps is not None else defaults.steps,
             aspect=params.ar or defaults.ar,
             strength=params.strength if params.strength is not None else defaults.strength,
         )
-        personalised = bool(profile and (profile.liked or profile.disliked)) and request.strength != 0
-        return await self.submit_request(who, member, request, chat_ref, action="imagine", personalised=personalised)
+        personalised = bool(liked or disliked) and request.strength != 0
+        return await self.submit_request(who, member, request, chat_ref, action="imagine", personalised=personalised,
+                                         profiles=params.profiles)
 
     @property
     def _max_steps(self) -> int:
@@ -77,7 +82,7 @@ class ImagineFlows(ResultFlows):
 
     async def submit_request(
         self, who: MemberRef, member: Member, request: jobs.GenerateRequest, chat_ref: dict | None, *,
-        action: str, personalised: bool, parent: str | None = None,
+        action: str, personalised: bool, parent: str | None = None, profiles: list[str] | None = None,
     ) -> Submitted:
         """Record and queue one generation for `member` (an /imagine, or an action on an image),
         within the member's queued-images cap. The stored recipe leaves out image bytes."""
@@ -90,7 +95,8 @@ class ImagineFlows(ResultFlows):
         chat_ref = dict(chat_ref or {})
         if (await self.store.member_settings(member.id)).delivery == "private":
             chat_ref["private"] = True
-        recipe = {**jobs.to_dict(request), "init_image": None, "compare_with": None, "action": action, "parent": parent}
+        recipe = {**jobs.to_dict(request), "init_image": None, "compare_with": None, "action": action, "parent": parent,
+                  "profiles": list(profiles or [])}
         job_id = await self._record_and_enqueue(
             member, JobKind.GENERATE, who.platform, chat_ref, request.prompt, jobs.GENERATE_JOB, jobs.to_dict(request),
             recipe=recipe,

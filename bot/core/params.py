@@ -39,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.core.codes import read_share_code
 from bot.core.text import visible
 from viper.contracts.errors import InvalidArgument
 from viper.contracts.jobs import ASPECT_RATIOS
@@ -61,7 +62,7 @@ class ImagineParams:
     strength: float | None = None  # 0 .. MAX_STRENGTH: multiplies the configured liked/disliked strengths
     no: str = ""  # a negative prompt: it joins the disliked side
     steps: int | None = None  # 1 .. the engine's max_steps
-    profiles: list[str] = field(default_factory=list)  # reserved for `--p CODE ...`; nothing fills it yet
+    profiles: list[str] = field(default_factory=list)  # `--p`: share codes (and `me`) whose profiles blend
 
 
 @dataclass(frozen=True)
@@ -77,9 +78,35 @@ class Flag:
     """What the flag accepts, finishing "--name takes ..."; `{max_steps}` is filled in."""
     one_word: bool = True
     """False: the value is free text up to the next flag (it may hold spaces and commas)."""
+    field: str = ""
+    """The `ImagineParams` field it fills, when that is not `name` (`--p` fills `profiles`)."""
+
+    @property
+    def target(self) -> str:
+        return self.field or self.name
 
     def describe(self, max_steps: int) -> str:
         return self.accepts.format(max_steps=max_steps)
+
+
+MAX_PROFILES = 4
+"""The most profiles one image may blend (`--p`)."""
+
+
+def _profiles(text: str) -> list[str]:
+    """`--p` words as share codes in canonical form (`me` stays `me`); ValueError on anything else."""
+    found = []
+    for word in text.replace(",", " ").split():
+        code = "me" if word.lower() == "me" else read_share_code(word)
+        if code is None:
+            raise ValueError(word)
+        found.append(code)
+    return found
+
+
+def _valid_profiles(value: Any) -> bool:
+    return (isinstance(value, list) and 0 < len(value) <= MAX_PROFILES and len(set(value)) == len(value)
+            and all(v == "me" or read_share_code(v) == v for v in value))
 
 
 def _is_int(value: Any) -> bool:
@@ -112,6 +139,9 @@ FLAGS: dict[str, Flag] = {
              "what to keep out of the image, such as --no text, watermark", one_word=False),
         Flag("steps", int, lambda v, max_steps: _is_int(v) and 1 <= v <= max_steps,
              "a whole number of steps from 1 to {max_steps}"),
+        Flag("p", _profiles, lambda v, _: _valid_profiles(v),
+             f"1 to {MAX_PROFILES} share codes such as vp-7KQ2MX9A, or me for your own profile, separated by spaces",
+             one_word=False, field="profiles"),
     )
 }
 
@@ -156,7 +186,7 @@ def parse_imagine(text: str, *, max_steps: int) -> ImagineParams:
         flag = FLAGS.get(name)
         if flag is None:
             raise _unknown(match.group(1))
-        if name in values:
+        if flag.target in values:
             raise InvalidArgument(f"--{name} is given twice; give it once, with {flag.describe(max_steps)}",
                                   argument=name)
         end = found[i + 1].start() if i + 1 < len(found) else len(text)
@@ -171,7 +201,7 @@ def parse_imagine(text: str, *, max_steps: int) -> ImagineParams:
             raise _refused(flag, raw, max_steps) from None
         if not flag.valid(value, max_steps):
             raise _refused(flag, raw, max_steps)
-        values[name] = value
+        values[flag.target] = value
     prompt = text[: found[0].start()] if found else text
     return check_params(ImagineParams(prompt=prompt.strip(), **values), max_steps=max_steps)
 
@@ -182,9 +212,9 @@ def check_params(params: ImagineParams, *, max_steps: int) -> ImagineParams:
     if not visible(params.prompt):
         raise InvalidArgument("the prompt is empty; say what to draw, then any flags, "
                               "as in “a lighthouse at dusk --ar 16:9”", argument="prompt")
-    for name, flag in FLAGS.items():
-        value = getattr(params, name)
-        if value is None or (name == "no" and value == ""):
+    for flag in FLAGS.values():
+        value = getattr(params, flag.target)
+        if value is None or (flag.name == "no" and value == "") or (flag.target == "profiles" and value == []):
             continue
         if not flag.valid(value, max_steps):
             raise _refused(flag, _shown(value), max_steps)

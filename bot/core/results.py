@@ -90,20 +90,6 @@ class ResultFlows(CoreBase):
             raise NotYours("that image belongs to someone else", argument="owner")
         return member, record
 
-    # -- a press of any core button ------------------------------------------------------------
-
-    async def press(self, who: MemberRef, route: str, args: list[str], chat_ref: dict | None = None) -> Reply:
-        """What a press of a core-made button (`Button.route`/`args`) does. `chat_ref` says where
-        the press happened, for images made because of it (✨ Mine lands where it was pressed)."""
-        if route == "act" and len(args) == 2:
-            return await self.act(who, args[0], args[1], chat_ref or {})
-        if route == "undo" and len(args) == 1 and args[0].isdigit():
-            return await self.undo(who, int(args[0]))
-        if route == "set" and len(args) == 3:
-            self.check_owner(who, args[2])
-            return await self.change_setting(who, args[0], args[1])
-        raise InvalidArgument("that button no longer does anything; /help lists what I can do", argument="button")
-
     async def act(self, who: MemberRef, verb: str, job_id: str, chat_ref: dict) -> Reply:
         if verb == "mine":
             return Reply(toast=messages.ACTION_STARTED["mine"], submitted=await self._mine(who, job_id, chat_ref))
@@ -143,6 +129,7 @@ class ResultFlows(CoreBase):
         return await self.submit_request(
             who, member, request, chat_ref, action=verb, parent=record.job.id,
             personalised=verb == "compare" or bool(request.liked or request.disliked),
+            profiles=record.job.request.get("profiles"),
         )
 
     async def _mine(self, who: MemberRef, job_id: str, chat_ref: dict):

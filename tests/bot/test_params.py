@@ -11,7 +11,7 @@ import pytest
 from bot import messages
 from bot.core.params import FLAGS, MAX_SEED, QUOTE_LIMIT, ImagineParams, check_params, parse_imagine
 from viper.cli import build_parser
-from viper.cli.imagine import MAX_STEPS, check_imagine_args, imagine_request
+from viper.cli.imagine import check_imagine_args, imagine_request
 from viper.contracts import jobs
 from viper.contracts.config import Settings
 from viper.contracts.errors import InvalidArgument
@@ -110,7 +110,9 @@ def test_ar_accepts_exactly_the_aspect_ratios_of_the_contract():
     ("a fox --hdr", "hdr", ["--hdr", "--ar", "--seed", "--strength", "--no", "--steps"]),
     ("a fox —size 3", "size", ["--size", "--ar", "--steps"]),
     ("a fox --seeds 3", "seeds", ["--seeds", "did you mean --seed?"]),
-    ("a fox --p abc", "p", ["--p", "--ar"]),  # reserved, not yet a flag
+    ("a fox --p abc", "p", ["--p", "share codes", "vp-7KQ2MX9A"]),
+    ("a fox --p vp-7KQ2MX9A vp-7KQ2MX9A", "p", ["--p", "share codes"]),
+    ("a fox --pp me", "pp", ["--pp", "--ar", "--p"]),
     # a missing value
     ("a fox --ar", "ar", ["--ar needs a value", "16:9"]),
     ("a fox --seed --ar 1:1", "seed", ["--seed needs a value", "0 to 4294967295"]),
@@ -199,6 +201,8 @@ def test_check_params_accepts_typed_values_and_tidies_them():
     ({"strength": -1e-9}, "strength"),
     ({"steps": 0}, "steps"),
     ({"steps": STEPS + 1}, "steps"),
+    ({"profiles": ["vp-123"]}, "p"),
+    ({"profiles": ["me", "me"]}, "p"),
     ({"prompt": " \n "}, "prompt"),
 ])
 def test_check_params_refuses_what_the_flags_refuse(change, argument):
@@ -211,8 +215,9 @@ def test_check_params_refuses_what_the_flags_refuse(change, argument):
 
 def test_every_flag_fills_the_field_of_its_name():
     fields = {f.name for f in dataclasses.fields(ImagineParams)}
-    assert set(FLAGS) <= fields
-    assert fields - set(FLAGS) == {"prompt", "profiles"}
+    targets = {flag.target for flag in FLAGS.values()}
+    assert targets <= fields and fields - targets == {"prompt"}
+    assert FLAGS["p"].target == "profiles"
 
 
 # -- `viper imagine`: its flags reach the request ---------------------------------------------------
@@ -265,7 +270,7 @@ def test_cli_refuses_ar_with_one_side_only(side):
 
 def test_cli_keeps_the_engines_wider_seed_range():
     assert cli_request("a fox", "--seed", str(2**64 - 1)).seed == 2**64 - 1
-    assert MAX_STEPS == STEPS
+    assert Settings().engine.max_steps == STEPS
 
 
 @pytest.mark.parametrize("argv, argument", [
