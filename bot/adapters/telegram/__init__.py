@@ -1,7 +1,8 @@
 """Telegram adapter: python-telegram-bot (v22, asyncio) around the platform-neutral core.
 
 - `handlers`: commands and messages -> core calls; `buttons`: one CallbackQueryHandler per action;
-- `keyboards`: inline keyboards and their callback data; `port`: the `JobOutput` of one /imagine.
+- `keyboards`: inline keyboards and their callback data (`keyboards.rows` draws the core's buttons);
+  `port`: the `JobOutput` of one /imagine (the photo with its action buttons).
 Public API: `build_application(core, settings, token)` and `run_telegram(core, settings, token, stop)`.
 
 A ConversationHandler is not used on purpose: its state would live in this process's memory, while

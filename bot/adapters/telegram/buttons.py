@@ -3,6 +3,11 @@
 Patterns accept ASCII digits only, so hostile callback data (`viper:pick:²`) matches no action and
 gets the "no longer does anything" answer instead of an error. Buttons that act on a member's data
 carry that member's id, and the core refuses anybody else's tap.
+
+Buttons the core makes (`CORE_ROUTES`: the actions under a delivered image, ↩ Undo, /settings) go
+to one handler, `press`, which hands the route and its arguments to `ViperBot.press` and draws the
+`Reply`. They carry only ids (a job, a profile snapshot, an owner): what they act on lives in
+SQLite, so they keep working after a restart.
 """
 
 from __future__ import annotations
@@ -19,12 +24,20 @@ from bot.adapters.telegram import keyboards
 from bot.adapters.telegram.handlers import NumberKeyboard, TelegramHandlers, who_of
 from bot.commands import ONBOARD_COMMAND, TELEGRAM
 from bot.core import MemberRef
+from bot.core.types import Reply
 from viper.contracts.errors import ViperError
 
 log = logging.getLogger("viper.telegram")
 
 ANSWER_LIMIT = 200  # Telegram's limit for the text of a callback query's answer
 OWNER = r"(?P<owner>[0-9]+)"
+JOB = r"[A-Za-z0-9_.-]+"
+# The core's buttons (`bot.core.types.Button.data` is `viper:<route>:<arg>:...`), ASCII only.
+CORE_ROUTES = (
+    rf"act:(?:reroll|vary|compare|info|up|down|why|mine):{JOB}",
+    r"undo:[0-9]{1,12}",
+    rf"set:(?:ar|strength|steps|delivery):[0-9a-z.]{{1,8}}:{OWNER}",
+)
 
 
 class Answer:
@@ -66,8 +79,9 @@ class TelegramButtons:
             (rf"forget-(?P<answer>yes|no):{OWNER}", self.answer_forget),
             (rf"ic:{OWNER}:(?P<job>[A-Za-z0-9_.-]+)", self.cancel_image),
         ]
+        routes += [(route, self.press) for route in CORE_ROUTES]
         for pattern, action in routes:
-            application.add_handler(CallbackQueryHandler(self._guard(action), pattern=rf"^{keyboards.PREFIX}:{pattern}$"))
+            application.add_handler(CallbackQueryHandler(self._guard(action), pattern=rf"^{keyboards.PREFIX}:{pattern}\Z"))
         stale = self._guard(lambda *_: self._stale())
         application.add_handler(CallbackQueryHandler(stale, pattern=rf"^{keyboards.PREFIX}:"))
 
@@ -97,7 +111,7 @@ class TelegramButtons:
         """Replace the text (and buttons) of the message whose button was pressed; a message
         Telegram no longer lets us edit (too old, deleted) gets a new message instead."""
         message = query.message
-        if isinstance(message, Message):
+        if isinstance(message, Message) and message.text is not None:  # a photo's caption is no text to edit
             if message.text == text and message.reply_markup == markup:
                 return
             try:
@@ -177,3 +191,25 @@ class TelegramButtons:
     async def cancel_image(self, query: CallbackQuery, who: MemberRef, match: dict, answer: Answer) -> str:
         """✖ Cancel under a status message: the job is dropped or stopped; its follower edits the message."""
         return messages.cancel_answer(await self.core.cancel_image(who, match["job"]))
+
+    async def press(self, query: CallbackQuery, who: MemberRef, match: dict, answer: Answer) -> None:
+        """Any core button: `ViperBot.press` decides (refusing another member's press with NotYours,
+        which `_guard` answers as an alert), and its `Reply` is drawn here."""
+        _, route, *args = query.data.split(":")
+        message = query.message if isinstance(query.message, Message) else None
+        chat_id = chat_of(query)
+        pressed = message.message_id if message is not None else None
+        chat_ref = {"chat_id": chat_id, "reply_to": pressed, "user_id": who.user_id}
+        reply: Reply = await self.core.press(who, route, args, chat_ref)
+        await answer(reply.toast, alert=reply.alert)  # before any slow work: the button stops spinning
+        if reply.submitted is not None:
+            await self.h.follow_new(reply.submitted, who, chat_id, pressed)
+        if reply.ask_comment is not None:
+            asked = await self.h.say(chat_id, messages.why_prompt(TELEGRAM), reply_to=pressed)
+            # A reply to this prompt is a comment on the image too, as a reply to the image is.
+            await self.core.store.remember_result_message(TELEGRAM, chat_id, asked.message_id, reply.ask_comment)
+        if reply.text:
+            if reply.edit:
+                await self.edit_query(query, reply.text, keyboards.rows(reply.rows))
+            else:
+                await self.h.show(chat_id, reply, reply_to=pressed)

@@ -5,6 +5,11 @@ of numbers; a member comments by replying to an image, or by tapping its number 
 group, personal commands answer with a button that opens the private chat (`t.me/<bot>?start=<what>`).
 All state lives in SQLite through the core; what is kept here is cosmetic (which number keyboard to
 tick) or a cache (Telegram file ids of gallery images, also remembered in SQLite).
+
+Every delivered image carries the core's action buttons (`buttons.TelegramButtons.press`), and a
+reply to it (or to its 💬 Why prompt) is a comment on it that teaches the profile. /imagine passes
+its whole text, flags included, to the core; `follow_new` shows a new job's status and follows it,
+after /imagine and after an action button alike.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from telegram import InputMediaPhoto, Message, Update
+from telegram import InputMediaPhoto, Message, ReplyParameters, Update
 from telegram.constants import ChatType
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
@@ -21,11 +26,12 @@ from bot import messages
 from bot.adapters.telegram import keyboards
 from bot.adapters.telegram.port import TEXT_LIMIT, TelegramJobOutput, edit
 from bot.commands import ONBOARD_COMMAND, TELEGRAM, command
-from bot.core import Background, GalleryPage, MemberRef, OnboardingStatus, ViperBot
+from bot.core import Background, GalleryPage, MemberRef, OnboardingStatus, Submitted, ViperBot
+from bot.core.types import Reply
 from bot.core.uploads import UploadCache
 from storage.store import JobRecord
 from viper.contracts.config import Settings
-from viper.contracts.errors import InvalidArgument, ViperError
+from viper.contracts.errors import InvalidArgument, NotYours, ViperError
 
 log = logging.getLogger("viper.telegram")
 
@@ -68,8 +74,17 @@ class TelegramHandlers:
         self.uploads = UploadCache(core.store, TELEGRAM)
         self._numbers: dict[str, NumberKeyboard] = {}  # user id -> their latest number keyboard
 
-    async def say(self, chat_id: int, text: str, markup=None) -> Message:
-        return await self.bot.send_message(chat_id, messages.fit(text, TEXT_LIMIT), reply_markup=markup)
+    async def say(self, chat_id: int, text: str, markup=None, reply_to: int | None = None) -> Message:
+        """Send `text` (with `markup`), as a reply to message `reply_to` when it is given (and still there)."""
+        reply = ReplyParameters(reply_to, allow_sending_without_reply=True) if reply_to else None
+        return await self.bot.send_message(chat_id, messages.fit(text, TEXT_LIMIT), reply_markup=markup,
+                                           reply_parameters=reply)
+
+    async def show(self, chat_id: int, reply: Reply, reply_to: int | None = None) -> Message | None:
+        """A core `Reply`'s text and buttons as a new message (None when it has no text)."""
+        if not reply.text:
+            return None
+        return await self.say(chat_id, reply.text, keyboards.rows(reply.rows), reply_to)
 
     async def to_private(self, update: Update, what: str) -> None:
         link = keyboards.private_link(self.bot.username, what if what != "more" else "onboard")
@@ -156,6 +171,10 @@ class TelegramHandlers:
         message = update.effective_message
         replied = message.reply_to_message
         image_id = await self.core.store.posted_image(TELEGRAM, message.chat_id, replied.message_id)
+        if image_id is None:  # a reply to an image made for a member, or to its 💬 Why prompt
+            job_id = await self.core.store.result_message(TELEGRAM, message.chat_id, replied.message_id)
+            if job_id is not None:
+                return self.comment_on_result(message, who_of(update), job_id)
         if image_id is None and update.message is not None and is_private(update):
             # A member who tapped a number may well type their comment as a reply to anything.
             pending = await self.core.chosen_image(who_of(update))
@@ -167,6 +186,31 @@ class TelegramHandlers:
                 await message.reply_text(messages.NOT_A_GALLERY_IMAGE)
             return
         await self.comment(message, who_of(update), image_id, messages.RETRY_REPLY)
+
+    def comment_on_result(self, message: Message, who: MemberRef, job_id: str) -> None:
+        """A reply to a delivered image (or to its 💬 Why prompt) is a comment on that result. It may
+        rebuild the profile, so it runs in the background; the answer (with ↩ Undo once the profile
+        changed) replies to the comment. Another member's reply is no comment: in a group people
+        reply to each other's images all the time, so only a private chat hears about it."""
+        chat_id, private = message.chat_id, message.chat.type == ChatType.PRIVATE
+        chat_ref = {"chat_id": chat_id, "reply_to": message.message_id, "user_id": who.user_id}
+
+        async def comment() -> None:
+            try:
+                reply = await self.core.comment_on_result(
+                    who, job_id, message.text, chat_ref,
+                    on_started=lambda n: self.say(chat_id, messages.rereading(n), reply_to=message.message_id),
+                )
+            except NotYours as e:
+                if private:
+                    await self.say(chat_id, messages.friendly(e), reply_to=message.message_id)
+                return
+            except ViperError as e:
+                await self.say(chat_id, messages.friendly(e), reply_to=message.message_id)
+                return
+            await self.show(chat_id, reply, reply_to=message.message_id)
+
+        self.tasks.spawn(comment(), f"viper-why-{job_id}-{message.message_id}")
 
     async def on_text(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         who = who_of(update)
@@ -239,6 +283,14 @@ class TelegramHandlers:
             reply += "\n\n" + messages.format_profile(profile, START)
         await message.reply_text(messages.fit(reply, TEXT_LIMIT))
 
+    # -- settings -------------------------------------------------------------------------------------
+
+    async def on_settings(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The member's /imagine defaults with buttons that change them; in a group it works in
+        place (the buttons carry the member's id, so nobody else can change them)."""
+        message = update.effective_message
+        await self.show(message.chat_id, await self.core.settings_screen(who_of(update)), message.message_id)
+
     # -- redo and forget: both ask first ------------------------------------------------------------
 
     async def on_redo(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -268,6 +320,7 @@ class TelegramHandlers:
     # -- imagine --------------------------------------------------------------------------------
 
     async def on_imagine(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """`/imagine <prompt> [--ar 16:9 --seed 7 ...]`: the core reads the flags; a bad one is named."""
         message = update.effective_message
         prompt = argument_of(message.text)
         if not prompt.strip():
@@ -277,15 +330,39 @@ class TelegramHandlers:
         try:
             submitted = await self.core.submit_imagine(who, prompt, chat_ref)
         except InvalidArgument as e:
-            if e.argument != "profile":  # [bot] require_profile: say how to get one
-                raise
+            if e.argument != "profile":
+                return await message.reply_text(messages.fit(messages.friendly(e), TEXT_LIMIT))
+            # [bot] require_profile: say how to get one
             private = is_private(update)
             link = None if private else keyboards.private_link(self.bot.username, "onboard")
             return await message.reply_text(messages.needs_profile(e, private), reply_markup=link)
+        await self.follow_new(submitted, who, message.chat_id, message.message_id)
+
+    async def follow_new(self, submitted: Submitted, who: MemberRef, chat_id: int, reply_to: int | None) -> None:
+        """Show a just-queued job's status (with ✖ Cancel, replying to `reply_to`) and follow it to
+        its image in the background: after /imagine and after 🔄 🎲 ⚖ ✨ under an image.
+
+        A member whose /settings send images privately gets the status and the image in their
+        private chat, and the chat hears that it is coming there; when Telegram refuses (they never
+        opened that chat), it all stays here, after a one-line note."""
         cancel = keyboards.cancel(who.user_id, submitted.job_id)
-        status = await message.reply_text(submitted.text, reply_markup=cancel)
-        await self.core.set_chat_ref(submitted.job_id, {"message_id": status.message_id})
-        out = TelegramJobOutput(self.bot, message.chat_id, status.message_id, message.message_id, cancel)
+        status = None
+        if submitted.private and chat_id != int(who.user_id):
+            try:
+                status = await self.say(int(who.user_id), submitted.text, cancel)
+            except (Forbidden, BadRequest) as e:
+                if isinstance(e, BadRequest) and "chat not found" not in e.message.lower():
+                    raise
+                await self.say(chat_id, messages.PRIVATE_REFUSED, reply_to=reply_to)
+            else:
+                await self.say(chat_id, messages.IMAGE_COMING_PRIVATELY, reply_to=reply_to)
+                chat_id, reply_to = int(who.user_id), None
+        if status is None:
+            status = await self.say(chat_id, submitted.text, cancel, reply_to)
+        # Where the status lives, so a restarted bot edits it and delivers to the same chat.
+        await self.core.set_chat_ref(submitted.job_id, {"chat_id": chat_id, "reply_to": reply_to,
+                                                        "message_id": status.message_id})
+        out = TelegramJobOutput(self.bot, chat_id, status.message_id, reply_to, cancel, user_id=who.user_id)
         work = self.core.deliver(submitted.job_id, out, submitted)
         self.tasks.spawn(work, f"viper-deliver-{submitted.job_id}")
 

@@ -1,7 +1,8 @@
 """Inline keyboards and their callback data (`viper:<action>:<owner's user id>:...`, at most 64 bytes).
 
 A profile feature is named by its index in the list plus a short checksum of its text, so a tap on
-an outdated message cannot remove the wrong feature.
+an outdated message cannot remove the wrong feature. Buttons the core makes (`bot.core.types.Button`:
+the actions under an image, Undo, /settings) are drawn by `rows`, the one renderer of core `Rows`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from telegram import InlineKeyboardMarkup as Markup
 
 from bot import messages
 from bot.commands import ONBOARD_COMMAND, TELEGRAM
-from bot.core.types import GalleryPage, PageMarks
+from bot.core.types import GalleryPage, PageMarks, Rows
 from storage.store import Profile
 
 PREFIX = "viper"
@@ -21,6 +22,13 @@ NUMBERS_PER_ROW = 5
 FEATURE_BUTTON_CHARS = 40
 MAX_FEATURE_BUTTONS = 40  # Telegram draws at most 100 buttons; the lists are far shorter in practice
 TEXT_LIMIT = 4096  # Telegram's limit for message texts
+
+
+def rows(core_rows: Rows) -> Markup | None:
+    """Core buttons as an inline keyboard (callback data = `Button.data`); None when there are none."""
+    drawn = [[Button(b.label, callback_data=b.data) for b in row] for row in core_rows]
+    drawn = [row for row in drawn if row]
+    return Markup(drawn) if drawn else None
 
 
 def feature_tag(feature: str) -> str:

@@ -13,7 +13,7 @@ from bot import messages
 from bot.adapters.telegram import keyboards
 from bot.commands import TELEGRAM
 from bot.core.ports import DeliveryRefused
-from bot.core.types import Delivery
+from bot.core.types import Delivery, Posted
 from storage.store import Profile
 
 log = logging.getLogger("viper.telegram")
@@ -100,16 +100,20 @@ class TelegramJobOutput:
     async def text(self, text: str) -> None:
         await send(lambda: self.bot.send_message(self.chat_id, messages.fit(text, TEXT_LIMIT)))
 
-    async def image(self, delivery: Delivery) -> bool:
+    async def image(self, delivery: Delivery) -> Posted | bool:
+        """The photo with its caption and the action buttons under it; where it landed (message id
+        "" when Telegram's answer timed out: it most likely arrived, but replies to it can't be told)."""
         caption = "\n\n".join([delivery.caption, *delivery.notes])
         overflow: list[str] = []
         if len(caption) > CAPTION_LIMIT:
             caption, overflow = messages.fit(delivery.caption, CAPTION_LIMIT), delivery.notes
         reply = ReplyParameters(self.reply_to, allow_sending_without_reply=True) if self.reply_to else None
         png = delivery.result.png
+        markup = keyboards.rows(delivery.rows)
         try:
             sent = await send(
-                lambda: self.bot.send_photo(self.chat_id, png, caption=caption, filename="viper.png", reply_parameters=reply),
+                lambda: self.bot.send_photo(self.chat_id, png, caption=caption, filename="viper.png",
+                                            reply_parameters=reply, reply_markup=markup),
                 raise_final=True,
             )
         except (Forbidden, BadRequest) as e:  # blocked, chat gone: retrying at every restart won't help
@@ -120,4 +124,4 @@ class TelegramJobOutput:
         # run nor the next one sends a second copy.
         for note in overflow:
             await self.text(note)
-        return True
+        return Posted(str(self.chat_id), "" if sent is TIMED_OUT else str(sent.message_id))
