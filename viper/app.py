@@ -26,14 +26,15 @@ log = logging.getLogger("viper")
 class Runtime:
     settings: Settings
     store: Store
-    queue: JobQueue
+    queue: JobQueue | None
     gallery: Gallery
     core: ViperBot
     redis_url: str
     embedded: EmbeddedRedis | None = None
 
     async def close(self) -> None:
-        await self.queue.close()
+        if self.queue is not None:
+            await self.queue.close()
         await self.store.close()
         if self.embedded is not None:
             self.embedded.stop()
@@ -69,8 +70,14 @@ def open_gallery(settings: Settings) -> Gallery:
     return ensure_gallery(settings.storage.data_dir / "gallery", count=settings.gallery.count)
 
 
-async def open_runtime(settings: Settings) -> Runtime:
+async def open_runtime(settings: Settings, *, with_queue: bool = True) -> Runtime:
+    """Everything the bot and the CLI use, wired. `with_queue=False`: the store and the gallery only
+    (for work that never queues a job, such as `viper profile export`), so no Redis is started."""
     settings.storage.data_dir.mkdir(parents=True, exist_ok=True)
+    if not with_queue:
+        store = await Store.open(settings.storage.database_path)
+        gallery = open_gallery(settings)
+        return Runtime(settings, store, None, gallery, ViperBot(settings, store, None, gallery), "")
     url, embedded = await resolve_redis(settings)
     try:
         queue = await JobQueue.connect(url)

@@ -5,6 +5,7 @@
     viper imagine "prompt" ...    one image through the same queue and profile store
     viper extract FILE            liked/disliked features from a JSON list of comments
     viper gallery build           render the onboarding gallery with the configured model
+    viper profile export|import   a member's taste profile as a JSON document
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ import sys
 
 from viper.cli import common
 from viper.cli.common import log
-from viper.cli.imagine import cmd_imagine
+from viper.cli.imagine import cmd_imagine, share_code_arg
+from viper.cli.profile import cmd_profile_export, cmd_profile_import
 from viper.cli.serve import cmd_bot, cmd_up, cmd_worker
 from viper.cli.tools import cmd_extract, cmd_gallery_build
 from viper.contracts.config import ConfigError
@@ -61,7 +63,20 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--strength", type=float,
                    help="personalisation strength from 0 to 2, a multiplier of the configured liked/disliked "
                    "strengths (default 1 = as configured; 0 = off)")
+    i.add_argument("--p", nargs="+", metavar="CODE", type=share_code_arg,
+                   help="paint in the taste of these share codes (from /profile share), blended; me = --user's profile")
     i.set_defaults(func=cmd_imagine)
+
+    pr = sub.add_parser("profile", help="export or import a member's taste profile (JSON)")
+    psub = pr.add_subparsers(dest="profile_command", required=True, metavar="ACTION")
+    x = psub.add_parser("export", help="print a member's profile, comments, verdicts and settings as JSON")
+    x.add_argument("--user", required=True, help="the member: platform:id (telegram:1234) or a name")
+    x.set_defaults(func=cmd_profile_export)
+    m = psub.add_parser("import", help="replace a member's profile with an exported JSON file (asks first)")
+    m.add_argument("--user", required=True, help="the member: platform:id (telegram:1234) or a name")
+    m.add_argument("file", help="a file written by /profile export or viper profile export")
+    m.add_argument("--yes", action="store_true", help="do not ask for confirmation")
+    m.set_defaults(func=cmd_profile_import)
 
     e = sub.add_parser("extract", help="extract liked/disliked features from a JSON list of comments")
     e.add_argument("file", help='JSON list of {"comment": ..., "image": optional gallery id or image path}')

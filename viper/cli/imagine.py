@@ -10,7 +10,9 @@ import os
 import sys
 from pathlib import Path
 
+from bot.core.codes import read_share_code
 from bot.core.params import ImagineParams, check_params
+from bot.core.types import MemberRef
 from viper.cli.common import settings_of
 from viper.contracts import jobs
 from viper.contracts.config import Settings
@@ -25,16 +27,43 @@ def _split_list(text: str | None) -> list[str]:
     return [part.strip() for part in (text or "").split(",") if part.strip()]
 
 
-async def _resolve_profile(runtime, user: str) -> tuple[list[str], list[str]] | None:
+async def resolve_member(store, user: str):
     """`--user` is `platform:id` (e.g. telegram:1234), or a name: a CLI member or a display name."""
-    store = runtime.store
     platform, _, uid = user.partition(":")
     member = await store.find_member(platform, uid) if uid else await store.find_member("cli", user)
     if member is None:
         named = await store.members_named(user)
         member = named[0] if len(named) == 1 else None
-    profile = await store.profile(member.id) if member else None
+    return member
+
+
+async def _resolve_profile(runtime, user: str) -> tuple[list[str], list[str]] | None:
+    member = await resolve_member(runtime.store, user)
+    profile = await runtime.store.profile(member.id) if member else None
     return (profile.liked, profile.disliked) if profile else None
+
+
+def share_code_arg(text: str) -> str:
+    """argparse type of --p: a share code in canonical form, or `me`."""
+    code = "me" if text.lower() == "me" else read_share_code(text)
+    if code is None:
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a share code (like vp-7KQ2MX9A) or me")
+    return code
+
+
+# Who looks share codes up from a terminal when no --user is given (lookups are counted per account).
+TERMINAL = MemberRef("cli", "terminal", "terminal")
+
+
+async def _blended(runtime, args: argparse.Namespace, params: ImagineParams) -> tuple[list[str], list[str]]:
+    """--p: the share codes' profiles (and `me`, the --user's), blended as /imagine --p blends them."""
+    member = await resolve_member(runtime.store, args.user) if args.user else None
+    if member is None:
+        if "me" in params.profiles:
+            raise InvalidArgument("--p me needs --user, whose profile “me” is", argument="p")
+        member = await runtime.core.member(TERMINAL)
+    who = MemberRef(member.platform, member.platform_user_id, member.display_name)
+    return await runtime.core.blended_profile(who, member, params.profiles)
 
 
 # The engine's bounds for a request (engine.generation: MAX_SEED, MAX_GUIDANCE, and the 64 px floor of every model's smallest side), repeated here so a bad argument is
@@ -72,7 +101,8 @@ def check_imagine_args(args: argparse.Namespace, settings: Settings) -> ImagineP
     if args.ar is not None and (args.width is None) != (args.height is None):
         raise InvalidArgument("--ar sets both sides; give both --width and --height to choose the size yourself, "
                               "or only --ar", argument="ar")
-    params = ImagineParams(prompt=args.prompt, ar=args.ar, strength=args.strength, no=args.no or "")
+    params = ImagineParams(prompt=args.prompt, ar=args.ar, strength=args.strength, no=args.no or "",
+                           profiles=list(getattr(args, "p", None) or []))
     return check_params(params, max_steps=settings.engine.max_steps)
 
 
@@ -149,7 +179,9 @@ async def _imagine_main(args: argparse.Namespace, settings: Settings, params: Im
     status = StatusLine(sys.stderr)
     try:
         liked, disliked = _split_list(args.liked), _split_list(args.disliked)
-        if args.user:
+        if params.profiles:
+            liked, disliked = await _blended(runtime, args, params)
+        elif args.user:
             found = await _resolve_profile(runtime, args.user)
             if found is None:
                 print(f"warning: no taste profile for {args.user!r}; the image is not personalised", file=sys.stderr)
@@ -222,6 +254,9 @@ class _LocalWorker:
 def cmd_imagine(args: argparse.Namespace) -> int:
     if args.user and (args.liked or args.disliked):
         print("error: use either --user or --liked/--disliked, not both", file=sys.stderr)
+        return 2
+    if args.p and (args.liked or args.disliked):
+        print("error: use either --p or --liked/--disliked, not both", file=sys.stderr)
         return 2
     settings = settings_of(args)
     params = check_imagine_args(args, settings)
