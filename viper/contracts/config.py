@@ -7,6 +7,7 @@ Chat tokens are secrets and come only from the environment (`DISCORD_TOKEN`, `TE
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -126,6 +127,39 @@ class GallerySection(_Section):
 class TelegramSection(_Section):
     api_base_url: str = ""
     api_base_file_url: str = ""
+    # Groups (chat ids) the bot serves; empty: every chat. Private chats are always served.
+    allowed_chats: list[int] = Field(default_factory=list)
+    # Telegram user ids allowed to use /admin everywhere (group administrators may in their group).
+    admin_ids: list[int] = Field(default_factory=list)
+
+
+class LimitsSection(_Section):
+    images_per_day: int = Field(0, ge=0, le=100_000)  # 0 = unlimited
+    cooldown_s: float = Field(0.0, ge=0.0, le=86_400.0)
+    exempt_admins: bool = True
+
+
+class ModerationSection(_Section):
+    blocked_terms: list[str] = Field(default_factory=list)
+    blocked_patterns: list[str] = Field(default_factory=list)
+    log_text: bool = False
+    nsfw_check: Literal["auto", "off"] = "auto"
+    nsfw_policy: Literal["block", "spoiler", "nsfw_channels"] = "block"
+
+    @field_validator("blocked_patterns")
+    @classmethod
+    def _patterns(cls, v: list[str]) -> list[str]:
+        for pattern in v:
+            try:
+                re.compile(pattern)
+            except re.error as e:
+                raise ValueError(f"{pattern!r} is not a regular expression: {e}") from None
+        return v
+
+
+class MetricsSection(_Section):
+    port: int = Field(0, ge=0, le=65_535)  # 0 = off
+    host: str = "127.0.0.1"
 
 
 class DiscordSection(_Section):
@@ -149,6 +183,9 @@ class Settings(BaseSettings):
     gallery: GallerySection = GallerySection()
     telegram: TelegramSection = TelegramSection()
     discord: DiscordSection = DiscordSection()
+    limits: LimitsSection = LimitsSection()
+    moderation: ModerationSection = ModerationSection()
+    metrics: MetricsSection = MetricsSection()
 
     @classmethod
     def settings_customise_sources(
