@@ -126,6 +126,10 @@ class GenerateResult:
     liked_strength: float = 0.0
     disliked_strength: float = 0.0
     negative_prompt: str = ""
+    # The worker's image safety check ([moderation] nsfw_check): whether it ran, and whether it
+    # flagged the image; the bot applies [moderation] nsfw_policy to a flagged one.
+    nsfw_checked: bool = False
+    nsfw: bool = False
 
 
 def to_dict(obj: Any) -> dict:
