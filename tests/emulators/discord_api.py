@@ -13,7 +13,9 @@ REST (under `/api/v10`, what `settings.discord.api_base_url` points at)
 - `POST /webhooks/{app}/{token}`, `GET/PATCH/DELETE /webhooks/{app}/{token}/messages/{id|@original}`:
   follow-ups and edits. The first follow-up after a deferred ("thinking") response fills that
   response, as on Discord. `expire_token` makes a token unknown (10015), as after 15 minutes.
-- `POST /channels/{id}/messages`: plain bot messages.
+- `POST /channels/{id}/messages`: plain bot messages, in the guild's channel or a direct-message
+  channel (refused with 50007 for a member in `dms_closed`).
+- `POST /users/@me/channels`: the direct-message channel with a member who has used the bot.
 - `GET /attachments/{id}/{filename}`: the bytes of an uploaded file.
 Bot endpoints check the `Authorization: Bot <token>` header; webhook endpoints check the token.
 
@@ -21,13 +23,15 @@ Gateway (a websocket at `/gateway`): HELLO, heartbeat ACKs, IDENTIFY -> READY th
 one guild with one text channel; RESUME is refused with INVALID_SESSION. Frames are plain JSON text
 (discord.py accepts them even when it asked for compression). `send_interaction` pushes an
 `INTERACTION_CREATE` dispatch built from the JSON Discord sends: type 2 (slash command with
-`data.options`), type 3 (a message component, carrying the message it sits on: a button with
+`data.options` typed as the command was synced, within its choices and ranges), type 3 (a message component, carrying the message it sits on: a button with
 `data.component_type` 2, or a string select menu with `data.component_type` 3 and the chosen
 `data.values`) and type 5 (modal submit with `data.components`).
 
 Messages are checked against the component limits Discord enforces (custom_id length, labels,
 at most 5 action rows of 5 buttons or one select menu, 1 to 25 select options, custom_ids unique
-within a message); a payload that breaks one is refused with 50035, as Discord refuses it.
+within a message, a modal's title, labels and placeholders); a payload that breaks one is refused
+with 50035, as Discord refuses it. Components work the same on webhook (interaction) messages,
+ephemeral or not, on channel messages and on direct messages.
 
 Every REST call is recorded (`calls`), with its JSON body (or `payload_json`) and uploaded files, and
 every message the bot creates is kept (`messages`) in the shape Discord returns.
@@ -113,6 +117,9 @@ class DiscordEmulator(RestApi, MemberClient, MessageStore):
         self.attachments: dict[str, bytes] = {}
         self.commands: dict[str, list[dict]] = {}  # "global" or a guild id -> synced commands
         self.interactions: dict[str, SentInteraction] = {}  # by token
+        self.users: dict[str, dict] = {}  # every member who sent an interaction, by id
+        self.dm_channels: dict[str, dict] = {}  # a member's id -> the bot's direct-message channel with them
+        self.dms_closed: set[str] = set()  # members who do not accept direct messages from the bot
         self.identified = 0  # IDENTIFY payloads received (one per client start)
         self._ws: web.WebSocketResponse | None = None
         self._seq = 0

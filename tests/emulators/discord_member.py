@@ -18,6 +18,7 @@ class MemberClient:
 
     def _interaction(self, type_: int, user: dict, data: dict, message: dict | None = None) -> dict:
         interaction_id = self.snowflake()
+        self.users[user["id"]] = user  # a member who used the bot can get its direct messages
         payload = {
             "id": interaction_id, "application_id": self.application_id, "type": type_, "data": data,
             "guild_id": self.guild_id, "guild": {"id": self.guild_id, "locale": "en-US", "features": []},
@@ -33,17 +34,54 @@ class MemberClient:
             payload["message"] = message
         return payload
 
-    def slash_command(self, name: str, user: dict, **options: str) -> dict:
-        """An application command interaction, as a member typing `/name option:value` sends it."""
+    def slash_command(self, name: str, user: dict, *, enforce_limits: bool = True, **options) -> dict:
+        """An application command interaction, as a member typing `/name option:value` sends it.
+
+        Each value goes with the option type the command was synced with (a string, an integer 4,
+        a number 10, a boolean 5), converted as the Discord client does. With `enforce_limits`,
+        refuses what the client would not send (an unknown or missing required option, a value
+        outside the option's choices, min_value/max_value or min_length/max_length); without it,
+        sends the value as a modified client could.
+        """
         synced = [c for cmds in self.commands.values() for c in cmds if c["name"] == name]
         if not synced:
             raise AssertionError(f"/{name} was never synced, so a member could not use it")
         command = synced[0]
-        data = {"id": command["id"], "name": name, "type": 1,
-                "options": [{"name": k, "type": 3, "value": v} for k, v in options.items()]}
+        declared = {o["name"]: o for o in command.get("options") or []}
+        sent = []
+        for key, value in options.items():
+            option = declared.get(key)
+            if option is None:
+                raise AssertionError(f"/{name} has no option {key!r}; it has {list(declared)}")
+            kind = option.get("type", 3)
+            value = {4: int, 10: float, 5: bool}.get(kind, str)(value)
+            if enforce_limits:
+                self._check_option(name, option, value)
+            sent.append({"name": key, "type": kind, "value": value})
+        if enforce_limits:
+            missing = [o["name"] for o in declared.values() if o.get("required") and o["name"] not in options]
+            if missing:
+                raise AssertionError(f"the Discord client requires /{name} {missing}")
+        data = {"id": command["id"], "name": name, "type": 1, "options": sent}
         if command.get("guild_id"):
             data["guild_id"] = command["guild_id"]
         return self._interaction(2, user, data)
+
+    @staticmethod
+    def _check_option(name: str, option: dict, value) -> None:
+        """Refuse a value the Discord client would not let a member send."""
+        label = f"/{name} {option['name']}"
+        choices = [c["value"] for c in option.get("choices") or []]
+        if choices and value not in choices:
+            raise AssertionError(f"the Discord client offers {label} only {choices}, not {value!r}")
+        if option.get("min_value") is not None and value < option["min_value"]:
+            raise AssertionError(f"the Discord client stops {label} below {option['min_value']}")
+        if option.get("max_value") is not None and value > option["max_value"]:
+            raise AssertionError(f"the Discord client stops {label} above {option['max_value']}")
+        if isinstance(value, str) and option.get("max_length") is not None and len(value) > option["max_length"]:
+            raise AssertionError(f"the Discord client stops {label} at {option['max_length']} characters")
+        if isinstance(value, str) and len(value) < (option.get("min_length") or 0):
+            raise AssertionError(f"the Discord client requires {label} of {option['min_length']} characters")
 
     @staticmethod
     def buttons(message: dict) -> dict[str, dict]:

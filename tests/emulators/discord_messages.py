@@ -10,11 +10,12 @@ class MessageStore:
     `messages`, `attachments`, `snowflake()` and ids it uses."""
 
     def _message(self, data: dict, uploads: list[Upload], *, flags: int = 0, author: dict | None = None,
-                 webhook: bool = False, interaction: SentInteraction | None = None) -> dict:
+                 webhook: bool = False, interaction: SentInteraction | None = None, channel_id: str | None = None,
+                 guild_id: str | None = "") -> dict:
         message_id = self.snowflake()
         message = {
-            "id": message_id, "type": 20 if interaction is not None else 0, "channel_id": self.channel_id,
-            "guild_id": self.guild_id, "author": author or self.bot_user, "content": "", "tts": False,
+            "id": message_id, "type": 20 if interaction is not None else 0, "channel_id": channel_id or self.channel_id,
+            "guild_id": self.guild_id if guild_id == "" else guild_id, "author": author or self.bot_user, "content": "", "tts": False,
             "mention_everyone": False, "mentions": [], "mention_roles": [], "pinned": False, "embeds": [],
             "attachments": [], "components": [], "timestamp": _iso(), "edited_timestamp": None, "flags": flags,
         }
@@ -53,6 +54,12 @@ class MessageStore:
                     seen.add(custom_id)
                 if c.get("type") == 2 and len(c.get("label") or "") > 80:
                     problems.append("label: must be 80 or fewer in length")
+                if c.get("type") in (4, 18) and len(c.get("label") or "") > 45:  # a modal's text input, or its label
+                    problems.append(f"label {c.get('label')!r}: must be 45 or fewer in length")
+                if c.get("type") == 18 and len(c.get("description") or "") > 100:
+                    problems.append("description: must be 100 or fewer in length")
+                if c.get("type") == 4 and len(c.get("placeholder") or "") > 100:
+                    problems.append("placeholder: must be 100 or fewer in length")
                 if c.get("type") == 1:
                     inner = c.get("components") or []
                     selects = [x for x in inner if x.get("type") in (3, 5, 6, 7, 8)]

@@ -134,13 +134,31 @@ class RestApi:
             if m == "DELETE":
                 del self.messages[message_id]
                 return 204, None
+        if m == "POST" and p == "/users/@me/channels":
+            self._bot_auth(request)
+            return 200, self._dm_channel(str(body.get("recipient_id", "")))
         if m == "POST" and (match := re.fullmatch(r"/channels/(\d+)/messages", p)):
             self._bot_auth(request)
-            if match[1] != self.channel_id:
+            if match[1] == self.channel_id:
+                return 200, self._message(body, call.files)
+            recipient = next((u for u, c in self.dm_channels.items() if c["id"] == match[1]), None)
+            if recipient is None:
                 raise DiscordError(404, 10003, "Unknown Channel")
-            return 200, self._message(body, call.files)
+            if recipient in self.dms_closed:
+                raise DiscordError(403, 50007, "Cannot send messages to this user")
+            return 200, self._message(body, call.files, channel_id=match[1], guild_id=None)
         self.unexpected.append(call)
         raise DiscordError(404, 0, f"404: emulator has no route for {m} {p}")
+
+    def _dm_channel(self, user_id: str) -> dict:
+        """The direct-message channel with a member (made on first use, as Discord does)."""
+        user = self.users.get(user_id)
+        if user is None:
+            raise DiscordError(400, 50033, "Invalid Recipient(s)")
+        if user_id not in self.dm_channels:
+            self.dm_channels[user_id] = {"id": self.snowflake(), "type": 1, "recipients": [user],
+                                         "last_message_id": None, "flags": 0}
+        return self.dm_channels[user_id]
 
     def _callback(self, interaction_id: str, token: str, call: Call) -> tuple[int, Any]:
         sent = self.interactions.get(token)

@@ -1,7 +1,8 @@
 """Discord adapter: a discord.py `commands.Bot` around the platform-neutral core.
 
 - `cog`: the slash commands and what their buttons do (discord.py's cog pattern);
-- `components`: persistent buttons, select menus and the comment modal; `port`: one /imagine's output.
+- `components`: persistent buttons (the core's too, drawn from its `Rows`), select menus and the
+  comment and 💬 Why modals; `port`: one /imagine's output (its image with the action buttons).
 `ViperDiscordBot` receives the core and the settings in its constructor and syncs the commands in
 `setup_hook`; `run_discord` runs it until a stop event is set. A restarted bot resumes every
 undelivered image: through the interaction webhook while its token is valid (15 minutes), in the
@@ -26,7 +27,14 @@ from discord.ext import commands
 
 from bot import messages
 from bot.adapters.discord.cog import ViperCog
-from bot.adapters.discord.components import COMMENT_INPUT_ID, MODAL_ID, Routed, modal_values
+from bot.adapters.discord.components import (
+    COMMENT_INPUT_ID,
+    MODAL_ID,
+    WHY_INPUT_ID,
+    WHY_MODAL_ID,
+    Routed,
+    modal_values,
+)
 from bot.adapters.discord.port import DiscordJobOutput
 from bot.commands import DISCORD
 from bot.core import Background, ViperBot
@@ -92,11 +100,16 @@ class ViperDiscordBot(commands.Bot):
 
     async def on_interaction(self, interaction: discord.Interaction) -> None:
         """Answer comment modals that no `Modal` object of this process listens to any more (opened
-        before a restart, or after their timeout), so a comment typed across a restart is not lost."""
+        before a restart, or after their timeout), so a comment typed across a restart is not lost;
+        and every 💬 Why form, whichever run opened it (its custom_id carries the job)."""
         if interaction.type is not discord.InteractionType.modal_submit or not interaction.data:
             return
         cog: ViperCog = self.get_cog("ViperCog")  # type: ignore[assignment]
         custom_id = str(interaction.data.get("custom_id", ""))
+        why = WHY_MODAL_ID.fullmatch(custom_id)
+        if why is not None:
+            text = modal_values(interaction.data.get("components", [])).get(WHY_INPUT_ID)  # type: ignore[arg-type]
+            return await cog.submit_why(interaction, why["job_id"], text)
         match = MODAL_ID.fullmatch(custom_id)
         if match is None or custom_id in cog.open_modals:
             return

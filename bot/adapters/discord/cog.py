@@ -1,11 +1,16 @@
 """The slash commands and what their components do, as one discord.py cog (commands and behaviour together).
 
 Names, descriptions and arguments come from the command catalogue (`bot.commands`); every decision
-is the core's. Answers are private (ephemeral) except the image, which is posted in the channel.
+is the core's. Answers are private (ephemeral) except the image, which is posted in the channel
+(privately too, for a member whose /settings say so).
+
+The core's buttons (the actions under an image, Undo, /settings) all go through `press`, and what
+the core answers (`Reply`) is drawn by `show`; a job they start is followed by `follow`, as /imagine's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import secrets
@@ -21,11 +26,32 @@ from bot.adapters.discord import components as ui
 from bot.adapters.discord.port import MESSAGE_LIMIT, DiscordJobOutput, chat_ref
 from bot.commands import DISCORD, ONBOARD_COMMAND, command
 from bot.core import MemberRef, PagerView, ViperBot
+from bot.core.params import MAX_SEED, MAX_STRENGTH, ImagineParams
+from bot.core.results import DELIVERIES
+from bot.core.types import Reply, Submitted
 from viper.contracts.errors import InvalidArgument, ViperError
+from viper.contracts.jobs import ASPECT_RATIOS
 
 log = logging.getLogger("viper.discord")
 
 ONBOARD = ONBOARD_COMMAND[DISCORD]
+Choice = app_commands.Choice
+STEPS_CEILING = 200  # what the annotations allow; each cog narrows it to `[engine] max_steps`
+# The typed options of /imagine and /settings (Discord shows each under its name, up to 100 characters).
+IMAGINE_OPTIONS = {
+    "ar": "Aspect ratio, width:height (default: your /settings, else square)",
+    "seed": f"A whole number from 0 to {MAX_SEED}; the same seed and prompt repeat an image",
+    "strength": f"How much your taste shapes it: 0 = plain, 1 = usual, {MAX_STRENGTH:g} = strongest",
+    "no": "What to keep out of the image, such as: text, watermark",
+    "steps": "Denoising steps, 1 to {max_steps}: more is slower and finer",
+}
+SETTINGS_OPTIONS = {
+    "ar": "Your default aspect ratio (auto: square)",
+    "strength": f"Your default personalisation strength: 0 = plain, 1 = usual, {MAX_STRENGTH:g} = strongest",
+    "steps": "Your default number of steps, 1 to {max_steps}",
+    "delivery": "Where your images go: in the channel, or privately to you",
+}
+AR_CHOICES = [Choice(name=ar, value=ar) for ar in ASPECT_RATIOS]
 
 
 def slash(name: str):
@@ -45,6 +71,21 @@ def number_of(args: list[str]) -> int:
     if not args or not re.fullmatch(r"[0-9]{1,6}", args[0]):
         raise InvalidArgument("that button no longer does anything; /help lists what I can do", argument="button")
     return int(args[0])
+
+
+def opens_a_form(route: str, args: list[str]) -> bool:
+    """💬 Why answers with a form, which must be the first answer: no "thinking" before it."""
+    return route == "act" and args[:1] == ["why"]
+
+
+def bound_steps(command: app_commands.Command, max_steps: int, described: str) -> None:
+    """Narrow a command's `steps` option to 1..`max_steps` (the operator's `[engine] max_steps`).
+
+    discord.py builds options from annotations, once per class; each cog instance holds its own copy
+    of the parameters (`Command._params`, private in discord.py 2.7), so this changes only that one."""
+    param = command._params["steps"]
+    command._params["steps"] = dataclasses.replace(param, max_value=max_steps,
+                                                   description=described.format(max_steps=max_steps))
 
 
 def who_of(interaction: discord.Interaction) -> MemberRef:
@@ -79,6 +120,9 @@ class ViperCog(commands.Cog):
         # modal was opened by an earlier run of the bot, or timed out, and `on_interaction` answers it.
         self.open_modals: set[str] = set()
         self.nonce, self.serial = secrets.token_hex(3), 0
+        max_steps = core.settings.engine.max_steps
+        bound_steps(self.imagine, max_steps, IMAGINE_OPTIONS["steps"])
+        bound_steps(self.settings, max_steps, SETTINGS_OPTIONS["steps"])
 
     # -- slash commands -------------------------------------------------------------------------
 
@@ -91,15 +135,34 @@ class ViperCog(commands.Cog):
         await interaction.response.send_message(ephemeral=True, **self._pager(shown))
 
     @slash("imagine")
-    async def imagine(self, interaction: discord.Interaction, prompt: str) -> None:
+    @app_commands.describe(**IMAGINE_OPTIONS)
+    @app_commands.choices(ar=AR_CHOICES)
+    async def imagine(
+        self, interaction: discord.Interaction, prompt: str, ar: str | None = None,
+        seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
+        strength: app_commands.Range[float, 0.0, MAX_STRENGTH] | None = None,
+        no: str | None = None, steps: app_commands.Range[int, 1, STEPS_CEILING] | None = None,
+    ) -> None:
         # Generation takes longer than the 3 s Discord allows for a first answer: acknowledge now.
         await interaction.response.defer(thinking=True, ephemeral=True)
         ref = chat_ref(interaction)
-        submitted = await self.core.submit_imagine(who_of(interaction), prompt, ref)
+        params = ImagineParams(prompt=prompt, ar=ar, seed=seed, strength=strength, no=no or "", steps=steps)
+        await self.follow(interaction, await self.core.submit_imagine(who_of(interaction), params, ref), ref)
+
+    async def follow(self, interaction: discord.Interaction, submitted: Submitted, ref: dict[str, Any],
+                     lead: str | None = None) -> None:
+        """A queued image, from /imagine or a button: its status privately with ✖ Cancel (`lead` first
+        on its line), its place remembered with the job, and its delivery in the background."""
+        if not interaction.response.is_done():
+            await interaction.response.defer(thinking=True, ephemeral=True)
+        if lead:
+            submitted = dataclasses.replace(submitted, text=f"{lead} {submitted.text}")
         cancel = ui.cancel_view(submitted.job_id) or discord.utils.MISSING
         status = await interaction.followup.send(messages.fit(submitted.text, MESSAGE_LIMIT), ephemeral=True,
                                                  wait=True, view=cancel)
         ref["status_message_id"] = str(status.id)
+        if submitted.private:
+            ref["private"] = True
         await self.core.set_chat_ref(submitted.job_id, ref)
         work = self.core.deliver(submitted.job_id, DiscordJobOutput(self.client, ref), submitted)
         self.client.tasks.spawn(work, f"viper-deliver-{submitted.job_id}")
@@ -135,6 +198,22 @@ class ViperCog(commands.Cog):
             return await reply(interaction, messages.NOTHING_STORED)
         await reply(interaction, messages.ask_forget(stored), view=ui.confirm_view("forget", interaction.user.id))
 
+    @slash("settings")
+    @app_commands.describe(**SETTINGS_OPTIONS)
+    @app_commands.choices(ar=[Choice(name="auto", value="auto"), *AR_CHOICES],
+                          delivery=[Choice(name=messages.DELIVERY_LABELS[d], value=d) for d in DELIVERIES])
+    async def settings(
+        self, interaction: discord.Interaction, ar: str | None = None,
+        strength: app_commands.Range[float, 0.0, MAX_STRENGTH] | None = None,
+        steps: app_commands.Range[int, 1, STEPS_CEILING] | None = None, delivery: str | None = None,
+    ) -> None:
+        """The member's /imagine defaults, changed by the options given, with buttons that change them."""
+        shown = await self.core.update_settings(
+            who_of(interaction), ar=ar, strength=None if strength is None else str(strength),
+            steps=None if steps is None else str(steps), delivery=delivery,
+        )
+        await self.show(interaction, shown, chat_ref(interaction))  # a new message: a command has none to edit
+
     @slash("help")
     async def help(self, interaction: discord.Interaction) -> None:
         await reply(interaction, messages.help_text(DISCORD, self.core.min_comments))
@@ -148,10 +227,61 @@ class ViperCog(commands.Cog):
         """A press of a `viper:` component; domain errors become friendly private answers."""
         try:
             who = who_of(interaction)
+            if route in ui.PRESSES:
+                return await self.press(interaction, who, route, args)
             if route in ui.OWNED:
                 self.core.check_owner(who, args[-1] if args else None)
             await getattr(self, f"on_{route}")(interaction, who, args, values)
         except Exception as err:  # noqa: BLE001 - every failure is answered, and logged by reply_error
+            await reply_error(interaction, err)
+
+    async def press(self, interaction: discord.Interaction, who: MemberRef, route: str, args: list[str]) -> None:
+        """A core button (`act`, `undo`, `set`): the core decides what it means, `show` draws the answer."""
+        ref = chat_ref(interaction)
+        if not opens_a_form(route, args) and route == "act":
+            # It may queue an image or read a stored one: acknowledge within Discord's 3 s first.
+            await interaction.response.defer(thinking=True, ephemeral=True)
+        await self.show(interaction, await self.core.press(who, route, args, ref), ref)
+
+    async def on_pick(self, interaction: discord.Interaction, who: MemberRef, args: list[str], values) -> None:
+        """A choice in a select menu drawn from a core row (`ui.choice_menu`): the press of that button."""
+        found = ui.pressed(values[0]) if values else None
+        if found is None:
+            raise InvalidArgument("that button no longer does anything; /help lists what I can do", argument="button")
+        await self.press(interaction, who, *found)
+
+    async def show(self, interaction: discord.Interaction, shown: Reply, ref: dict[str, Any]) -> None:
+        """Draw what the core answered: a form (💬 Why), an image to follow, a message with its buttons
+        (in place of the pressed one when `edit`), or a short private note."""
+        if shown.ask_comment:
+            modal = ui.WhyModal(shown.ask_comment, self.core.settings.bot.max_comment_chars)
+            return await interaction.response.send_modal(modal)
+        if shown.submitted is not None:
+            return await self.follow(interaction, shown.submitted, ref, lead=shown.toast)
+        if shown.text is None:
+            if shown.toast:
+                await reply(interaction, shown.toast)
+            elif interaction.response.is_done():  # nothing to say: take the "thinking" away
+                await interaction.delete_original_response()
+            return
+        content = messages.fit(shown.text, MESSAGE_LIMIT)
+        buttons = ui.rows_view(shown.rows)
+        if shown.edit and interaction.message is not None and not interaction.response.is_done():
+            return await interaction.response.edit_message(content=content, view=buttons)
+        extra: dict[str, Any] = {"view": buttons} if buttons is not None else {}
+        if interaction.response.is_done():
+            await interaction.followup.send(content, ephemeral=shown.private, **extra)
+        else:
+            await interaction.response.send_message(content, ephemeral=shown.private, **extra)
+
+    async def submit_why(self, interaction: discord.Interaction, job_id: str, text: str | None) -> None:
+        """A 💬 Why form sent back: the comment is stored and, once there are enough, the profile is
+        rebuilt from all of them (that takes a moment, hence the "thinking"); the change comes with ↩ Undo."""
+        try:
+            await interaction.response.defer(thinking=True, ephemeral=True)
+            ref = chat_ref(interaction)
+            await self.show(interaction, await self.core.comment_on_result(who_of(interaction), job_id, text, ref), ref)
+        except Exception as err:  # noqa: BLE001 - answered, and logged by reply_error
             await reply_error(interaction, err)
 
     def _pager(self, shown: PagerView) -> dict[str, Any]:

@@ -5,29 +5,52 @@ Every component is a `Routed` dynamic item whose `custom_id` carries its state:
 `viper:profile:<ok|redo|remove>:<owner>`, `viper:<redo|forget>:<yes|no>:<owner>`, `viper:ic:<job_id>`.
 A press is routed to the cog method of the same name; those whose last part is an owner's user id
 are refused (by the core) to anybody else.
+
+The core's own buttons (`bot.core.types.Button`: the actions under an image, Undo, /settings) are
+drawn by `rows_view`, with `Button.data` as their custom_id (`viper:act:<verb>:<job_id>`,
+`viper:undo:<snapshot>`, `viper:set:<key>:<value>:<owner>`); `ViperCog.press` hands a press back to
+the core with the same route and args. A core row longer than Discord's five buttons is drawn as a
+select menu (`viper:pick:<row>`) whose options carry the buttons' data.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 
 import discord
 
 from bot import messages
 from bot.commands import DISCORD, ONBOARD_COMMAND
+from bot.core.results import ACTIONS
+from bot.core.types import Button, Rows
 from storage.store import Profile
+
+log = logging.getLogger("viper.discord")
 
 COMMENT_INPUT_ID = "comment"
 MODAL_PREFIX = "viper:comment-modal:"
 MODAL_ID = re.compile(re.escape(MODAL_PREFIX) + r"(?P<nonce>[0-9a-f]+):(?P<serial>[0-9]+):(?P<image_id>[A-Za-z0-9_.-]+)")
+WHY_INPUT_ID = "why"
+WHY_MODAL_PREFIX = "viper:why-modal:"
+WHY_MODAL_ID = re.compile(re.escape(WHY_MODAL_PREFIX) + r"(?P<job_id>[A-Za-z0-9_.-]+)")
 OWNED = ("profile", "redo", "forget")
+PRESSES = ("act", "undo", "set")  # the core's buttons: `ViperCog.press` hands them to `ViperBot.press`
+PICK = "pick"  # a select menu drawn from a core row too long for buttons
+# Discord's limits: five buttons in an action row, five rows in a message, and text lengths in a modal.
+ROW_BUTTONS = ROWS = 5
+LABEL_MAX, TITLE_MAX, PLACEHOLDER_MAX = 45, 45, 100
+STYLES = {
+    "primary": discord.ButtonStyle.primary, "secondary": discord.ButtonStyle.secondary,
+    "success": discord.ButtonStyle.success, "danger": discord.ButtonStyle.danger,
+}
 # A select menu holds at most 25 options, and an option's value at most 100 characters.
 SELECT_OPTIONS_MAX = 25
 OPTION_VALUE_MAX = 100
 
 
 class Routed(discord.ui.DynamicItem[discord.ui.Item],
-             template=r"viper:(?P<route>comment|skip|nav|done|profile|redo|forget|ic)(?::(?P<args>\S+))?"):
+             template=r"viper:(?P<route>comment|skip|nav|done|profile|redo|forget|ic|act|undo|set|pick)(?::(?P<args>\S+))?"):
     """Any of the bot's components; `ViperCog.route` runs what a press of it means."""
 
     def __init__(self, item: discord.ui.Item):
@@ -56,6 +79,43 @@ def view(*items: discord.ui.Item) -> discord.ui.View:
     for item in items:
         shown.add_item(item)
     return shown
+
+
+def pressed(data: str) -> tuple[str, list[str]] | None:
+    """(route, args) of a core button's data (`viper:<act|undo|set>:<arg>...`); None for anything else."""
+    match = Routed.__discord_ui_compiled_template__.fullmatch(data)
+    if match is None or match["route"] not in PRESSES:
+        return None
+    return match["route"], [a for a in (match["args"] or "").split(":") if a]
+
+
+def rows_view(rows: Rows) -> discord.ui.View | None:
+    """The core's buttons as a persistent view (None when there are none), one action row per core row.
+
+    A button's custom_id is its `data` and its colour its `style`. A row of more than five buttons
+    (more than Discord draws in a row) becomes a select menu offering the same choices, its primary
+    button chosen. Rows past Discord's fifth are left out, and logged.
+    """
+    items: list[discord.ui.Item] = []
+    drawn = [row for row in rows if row]
+    if len(drawn) > ROWS:
+        log.error("a screen has %d rows of buttons; Discord shows %d, the rest are left out", len(drawn), ROWS)
+    for index, row in enumerate(drawn[:ROWS]):
+        if len(row) <= ROW_BUTTONS:
+            items += [button(b.data, messages.fit(b.label, 80), STYLES.get(b.style, discord.ButtonStyle.secondary),
+                             row=index) for b in row]
+        else:
+            items.append(choice_menu(row, index))
+    return view(*items) if items else None
+
+
+def choice_menu(row: list[Button], index: int) -> Routed:
+    """A select menu for one core row of choices; choosing one is pressing its button (`ViperCog.on_pick`)."""
+    chosen = [b for b in row if b.style == "primary"]
+    options = [discord.SelectOption(label=messages.fit(b.label, 100), value=b.data, default=b in chosen[:1])
+               for b in row[:SELECT_OPTIONS_MAX]]
+    return Routed(discord.ui.Select(custom_id=f"viper:{PICK}:{index}", options=options, min_values=1, max_values=1,
+                                    row=index))
 
 
 def pager_view(image_id: str, number: int, total: int, commented: bool, can_finish: bool) -> discord.ui.View:
@@ -137,6 +197,47 @@ class CommentModal(discord.ui.Modal):
     async def on_timeout(self) -> None:
         # A late answer is still accepted: `ViperDiscordBot.on_interaction` answers unknown modals.
         self.cog.open_modals.discard(self.custom_id)
+
+
+def within(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters: whole sentences where they fit, else whole words and "…"."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    kept = ""
+    for sentence in re.split(r"(?<=[.?!])\s+", text):
+        if len(kept) + len(sentence) + 1 > limit:
+            break
+        kept = f"{kept} {sentence}".strip()
+    if kept:
+        return kept
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:")
+    return cut + "…"
+
+
+class WhyModal(discord.ui.Modal):
+    """💬 Why: a paragraph field for what the member thinks of one of their images.
+
+    Its custom_id carries the job id (`viper:why-modal:<job_id>`), and every answer, from a form this
+    process opened or an earlier one, is handled by `ViperDiscordBot.on_interaction`
+    (`ViperCog.submit_why`): this object only draws the form.
+    """
+
+    def __init__(self, job_id: str, max_chars: int):
+        super().__init__(title=within(dict(ACTIONS)["why"], TITLE_MAX), timeout=30 * 60,
+                         custom_id=f"{WHY_MODAL_PREFIX}{job_id}")
+        question, _, rest = messages.why_prompt(DISCORD).partition("? ")
+        question = question + "?" if rest else question
+        if len(question) > LABEL_MAX:  # without its leading emoji, if that is what it takes to fit
+            question = question.split(" ", 1)[-1]
+        self.comment = discord.ui.TextInput(
+            label=within(question, LABEL_MAX), style=discord.TextStyle.paragraph, custom_id=WHY_INPUT_ID,
+            placeholder=within(rest, PLACEHOLDER_MAX) or None, max_length=max_chars, required=True,
+        )
+        self.add_item(self.comment)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        """Nothing here: `ViperDiscordBot.on_interaction` answers (the same way after a restart)."""
 
 
 def modal_values(components: list[dict]) -> dict[str, str]:
