@@ -17,6 +17,7 @@ from pathlib import Path
 import aiosqlite
 
 from storage.people import PeopleStore
+from storage.servers import ServerStore
 from viper.contracts.states import UNDELIVERED, JobState, OnboardingState
 
 MIGRATIONS_PACKAGE = "storage.migrations"
@@ -82,6 +83,7 @@ class JobRecord:
     status: JobState = JobState.QUEUED
     error: str | None = None
     request: dict = field(default_factory=dict)  # the GenerateRequest as queued (no bytes), see 0004
+    scope: str | None = None  # the server or group it came from ("platform:id"), see 0006
 
 
 @dataclass
@@ -128,7 +130,7 @@ def _migrations() -> list[tuple[int, str, str]]:
     return sorted(found)
 
 
-class Store(PeopleStore):
+class Store(PeopleStore, ServerStore):
     """Async access to the SQLite file. Create with `await Store.open(path)`."""
 
     def __init__(self, db: aiosqlite.Connection, path: Path):
@@ -465,10 +467,10 @@ class Store(PeopleStore):
 
     async def record_job(self, job: JobRecord) -> None:
         await self._write(
-            "INSERT INTO jobs(id, member_id, kind, platform, chat_ref, prompt, status, request)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO jobs(id, member_id, kind, platform, chat_ref, prompt, status, request, scope)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (job.id, job.member_id, job.kind, job.platform, json.dumps(job.chat_ref), job.prompt, job.status,
-             json.dumps(job.request)),
+             json.dumps(job.request), job.scope),
         )
 
     async def update_job(
@@ -496,7 +498,7 @@ class Store(PeopleStore):
     def _job(row) -> JobRecord:
         return JobRecord(
             row["id"], row["member_id"], row["kind"], row["platform"], json.loads(row["chat_ref"]),
-            row["prompt"], JobState(row["status"]), row["error"], json.loads(row["request"] or "{}"),
+            row["prompt"], JobState(row["status"]), row["error"], json.loads(row["request"] or "{}"), row["scope"],
         )
 
     # -- results: the images jobs made, the messages showing them, verdicts ----------------------
