@@ -240,8 +240,19 @@ TO_PRIVATE = {
     "redo": "Starting over happens in our private chat: tap below.",
     "forget": "Deleting your data is between us: tap below and confirm in our private chat.",
     "profile": "I can't write to you privately until you open our chat: tap below and I'll show your profile there.",
+    "share": "I can't write to you privately until you open our chat: tap below and I'll give you a share code there.",
+    "unshare": "I can't write to you privately until you open our chat: tap below, then send /profile unshare there.",
+    "export": "I can't write to you privately until you open our chat: tap below and I'll send your profile file there.",
+    "import": "Importing a profile happens in our private chat: tap below, then send the file /profile export made "
+              "with the caption /profile import.",
+    "link": "Link codes are secret, so linking happens in our private chat: tap below and I'll show your code there "
+            "(to use a code from your other platform, send /link CODE there).",
+    "unlink": "I can't write to you privately until you open our chat: tap below, then send /unlink there.",
 }
 PROFILE_SENT_PRIVATELY = "📬 I sent your profile to our private chat."
+ANSWERED_PRIVATELY = "📬 I answered in our private chat."
+LINK_CODE_IN_GROUP = ("Link codes are secret, and this group has seen that one, so I cancelled it. Tap below, run /link "
+                      "on your other platform for a new code and send /link CODE in our private chat.")
 
 # -- profile -----------------------------------------------------------------------------------------
 
@@ -592,6 +603,13 @@ def unlinked(accounts) -> str:
     return f"Unlinked {_accounts(accounts)}: each keeps a copy of the profile and goes its own way from now on."
 
 
+PROFILE_USAGE = ("Usage: /profile shows your taste profile; /profile share gives a share code, /profile unshare "
+                 "revokes them, /profile export sends it as a file, and /profile import (as the caption of that file) "
+                 "brings one back.")
+EXPORT_CAPTION = ("📤 Your ViPer profile: taste profile, comments, 👍/👎 and settings. To bring it back, here or on "
+                  "another account, send this file with the caption /profile import.")
+IMPORT_HOW = ("To import a profile, send the file /profile export made as a document (📎 File) with the caption "
+              "/profile import.")
 IMPORT_YES = "Replace my profile"
 IMPORT_NO = "Keep mine"
 IMPORT_KEPT = "Kept: nothing was imported."
@@ -619,6 +637,102 @@ def ask_import(current: Profile | None, incoming: Profile | None, new_comments: 
 
 def imported(profile: Profile | None) -> str:
     return "📥 Imported.\n" + format_profile(profile, "/start")
+
+
+# -- busy servers: limits, moderation, admin controls --------------------------------------------------
+
+_WHAT = {"prompt": "that prompt", "no": "that --no text", "feature": "that feature", "comment": "that comment"}
+
+
+def moderated(what: str) -> str:
+    """A text a rule refused: never repeats the rule or the text."""
+    return (f"{_WHAT.get(what, 'that')} contains something the rules here don't allow, so nothing was "
+            "queued or saved. Please rephrase it")
+
+
+PAUSED_HERE = "image generation is paused in this server by its admins; your queued images are kept. Try again later"
+ADMIN_ONLY_IN_SERVERS = "admin commands work in a server or group, for its admins"
+
+
+def _duration(delta) -> str:
+    seconds = int(delta.total_seconds() if hasattr(delta, "total_seconds") else delta)
+    hours, minutes = divmod(max(60, seconds) // 60, 60)
+    return f"{plural(hours, 'hour')} {plural(minutes, 'minute')}" if hours else plural(minutes, "minute")
+
+
+def not_this_channel(platform: str, channels: list[str]) -> str:
+    where = joined([f"<#{c}>" if platform == DISCORD else str(c) for c in channels])
+    return f"/imagine works only in {where} here"
+
+
+def over_daily_limit(per_day: int, resets_in) -> str:
+    return (f"you have used today's {plural(per_day, 'image')} (the daily limit); it resets at midnight UTC, "
+            f"in {_duration(resets_in)}")
+
+
+def cooling_down(wait_s: int) -> str:
+    return f"there is a cooldown between images here; try again in {plural(wait_s, 'second')}"
+
+
+def usage(count: int, per_day: int, resets_in, cooldown: float, places: list) -> str:
+    lines = [f"📊 Today: {plural(count, 'image')}"
+             + (f" of {per_day}; {max(0, per_day - count)} left, resets at midnight UTC (in {_duration(resets_in)})."
+                if per_day else " (no daily limit).")]
+    if cooldown:
+        lines.append(f"Cooldown between images: {plural(int(cooldown), 'second')}.")
+    if places:
+        shown = ", ".join(f"#{p}" if p else "starting" for p in places)
+        lines.append(f"Queued: {plural(len(places), 'image')} (places in the queue: {shown}).")
+    else:
+        lines.append("Nothing queued.")
+    return "\n".join(lines)
+
+
+def admin_channels(platform: str, channels: list[str]) -> str:
+    if not channels:
+        return "/imagine works in every channel of this server."
+    return f"/imagine works only in {joined([f'<#{c}>' if platform == DISCORD else str(c) for c in channels])}."
+
+
+def admin_limits(per_day: int, cooldown: float, overridden: bool, exempt: bool) -> str:
+    daily = f"{plural(per_day, 'image')} per member per day" if per_day else "no daily limit"
+    wait = f"a {plural(int(cooldown), 'second')} cooldown" if cooldown else "no cooldown"
+    source = "set for this server" if overridden else "the bot's defaults"
+    return f"Limits here: {daily}, {wait} ({source}). Admins are {'exempt' if exempt else 'not exempt'}."
+
+
+def admin_terms(terms: list[str], config_terms: int) -> str:
+    base = f" (plus {plural(config_terms, 'term')} the operator blocks everywhere)" if config_terms else ""
+    if not terms:
+        return "This server blocks no terms of its own" + base + "."
+    return f"Blocked here{base}: " + ", ".join(terms)
+
+
+def term_added(added: bool) -> str:
+    return "Blocked: prompts, features and comments with it are refused here." if added else "That term was already blocked."
+
+
+def term_removed(removed: bool) -> str:
+    return "Unblocked." if removed else "That term wasn't blocked here."
+
+
+def already_paused(paused: bool) -> str:
+    return "Generation is already paused here." if paused else "Generation isn't paused here."
+
+
+def paused_now(paused: bool, held: int) -> str:
+    if paused:
+        return f"⏸ Generation paused in this server; {plural(held, 'queued image')} wait until /admin resume."
+    return "▶ Generation resumed; queued images are back in line."
+
+
+def admin_stats(images: int, members: int, depth: int, by_rule: dict[str, int]) -> str:
+    refusals = ", ".join(f"{rule} {n}" for rule, n in sorted(by_rule.items())) or "none"
+    return (f"📈 Today here: {plural(images, 'image')} for {plural(members, 'member')}. Queue (all servers): {depth}. "
+            f"Refusals in the last 24 h by rule: {refusals}.")
+
+
+WITHHELD_REASON = "the image safety check flagged that image, so it was withheld; try another prompt"
 
 
 # -- errors ------------------------------------------------------------------------------------------

@@ -48,6 +48,10 @@ ProgressCallback = Callable[[str, Progress | None, int | None], Awaitable[None]]
 """Called while waiting: (status, progress or None, queue position or None)."""
 
 
+HELD_SCORE = 9e15
+"""A queue score (milliseconds, about the year 2255) that keeps a job waiting: see `JobQueue.hold`."""
+
+
 class JobQueue:
     """Thin wrapper around an `ArqRedis` pool with the project's conventions."""
 
@@ -236,3 +240,36 @@ class JobQueue:
                 await self.pool.delete(*keys)
         except (OSError, RedisError) as e:
             raise QueueUnavailable(f"cannot delete the jobs' data from Redis: {e}") from e
+
+    # -- pausing a server: its queued jobs wait in the line, kept ----------------------------------
+
+    async def hold(self, job_ids: list[str]) -> dict[str, float]:
+        """Keep these queued jobs in the line without letting a worker take them: each is moved to
+        a score far in the future (arq treats it as deferred). Returns job id -> its real score, for
+        `release`; jobs a worker already has (or that are gone) are left alone."""
+        held: dict[str, float] = {}
+        try:
+            for job_id in job_ids:
+                score = await self.pool.zscore(self.queue_name, job_id)
+                if score is None or score >= HELD_SCORE or await self.pool.exists(in_progress_key_prefix + job_id):
+                    continue
+                await self.pool.zadd(self.queue_name, {job_id: HELD_SCORE}, xx=True)
+                held[job_id] = score
+        except (OSError, RedisError) as e:
+            raise QueueUnavailable(f"cannot pause the queued jobs: {e}") from e
+        return held
+
+    async def release(self, held: dict[str, float]) -> None:
+        """Put held jobs back at their places in the line."""
+        try:
+            for job_id, score in held.items():
+                await self.pool.zadd(self.queue_name, {job_id: score}, xx=True)
+        except (OSError, RedisError) as e:
+            raise QueueUnavailable(f"cannot resume the queued jobs: {e}") from e
+
+    async def depth(self) -> int:
+        """Jobs in the line (queued, held or running)."""
+        try:
+            return int(await self.pool.zcard(self.queue_name))
+        except (OSError, RedisError) as e:
+            raise QueueUnavailable(f"cannot read the queue: {e}") from e

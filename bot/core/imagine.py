@@ -18,6 +18,7 @@ from bot.core.text import visible
 from bot.core.ports import DeliveryRefused, JobOutput
 from bot.core.params import ImagineParams, check_params, parse_imagine
 from bot.core.results import ResultFlows, is_personalised, result_rows
+from bot.core.servers import Place, ServerFlows
 from bot.core.types import Delivery, MemberRef, Posted, Submitted, Update
 from bot.queue import Progress
 from storage.store import JobRecord, Member
@@ -28,7 +29,7 @@ from viper.contracts.states import JobKind, JobState
 log = logging.getLogger("viper.bot")
 
 
-class ImagineFlows(ResultFlows):
+class ImagineFlows(ResultFlows, ServerFlows):
     def check_prompt(self, prompt: str | None) -> str:
         prompt = " ".join(visible(prompt).split())
         if not prompt:
@@ -40,7 +41,7 @@ class ImagineFlows(ResultFlows):
 
     async def submit_imagine(
         self, who: MemberRef, prompt: str | ImagineParams | None, chat_ref: dict | None = None, *,
-        seed: int | None = None,
+        seed: int | None = None, place: Place | None = None,
     ) -> Submitted:
         """Validate, record (before queueing, so a restart can resume delivery) and queue an /imagine.
 
@@ -53,6 +54,9 @@ class ImagineFlows(ResultFlows):
         params = check_params(params, max_steps=self._max_steps)
         if params.no:
             params.no = self.check_prompt(params.no)
+        await self.moderate(who, params.prompt, "prompt", place)
+        if params.no:
+            await self.moderate(who, params.no, "no", place)
         member = await self.member(who)
         profile = await self.store.profile(member.id)
         if params.profiles:  # share codes (and "me"): their profiles, blended, instead of the member's own
@@ -74,7 +78,7 @@ class ImagineFlows(ResultFlows):
         )
         personalised = bool(liked or disliked) and request.strength != 0
         return await self.submit_request(who, member, request, chat_ref, action="imagine", personalised=personalised,
-                                         profiles=params.profiles)
+                                         profiles=params.profiles, place=place)
 
     @property
     def _max_steps(self) -> int:
@@ -83,9 +87,12 @@ class ImagineFlows(ResultFlows):
     async def submit_request(
         self, who: MemberRef, member: Member, request: jobs.GenerateRequest, chat_ref: dict | None, *,
         action: str, personalised: bool, parent: str | None = None, profiles: list[str] | None = None,
+        place: Place | None = None,
     ) -> Submitted:
         """Record and queue one generation for `member` (an /imagine, or an action on an image),
-        within the member's queued-images cap. The stored recipe leaves out image bytes."""
+        within the member's queued-images cap and the limits of `place`. The stored recipe leaves
+        out image bytes."""
+        await self.check_limits(who, member, place)
         busy = [j for j in await self.store.undelivered_jobs(who.platform)
                 if j.member_id == member.id and j.kind == JobKind.GENERATE and j.status == JobState.QUEUED]
         if len(busy) >= self.settings.bot.max_queued_per_member:
@@ -95,11 +102,13 @@ class ImagineFlows(ResultFlows):
         chat_ref = dict(chat_ref or {})
         if (await self.store.member_settings(member.id)).delivery == "private":
             chat_ref["private"] = True
+        if place is not None and place.nsfw_channel:
+            chat_ref["nsfw_channel"] = True
         recipe = {**jobs.to_dict(request), "init_image": None, "compare_with": None, "action": action, "parent": parent,
                   "profiles": list(profiles or [])}
         job_id = await self._record_and_enqueue(
             member, JobKind.GENERATE, who.platform, chat_ref, request.prompt, jobs.GENERATE_JOB, jobs.to_dict(request),
-            recipe=recipe,
+            recipe=recipe, scope=place.scope if place else None,
         )
         position = await self.queue.position(job_id)
         alive = await self.queue.workers_alive()
@@ -108,10 +117,11 @@ class ImagineFlows(ResultFlows):
 
     async def _record_and_enqueue(
         self, member: Member, kind: JobKind, platform: str, chat_ref: dict, prompt: str, function: str, payload: dict,
-        *, recipe: dict | None = None,
+        *, recipe: dict | None = None, scope: str | None = None,
     ) -> str:
         job_id = f"{kind}-{member.id}-{int(time.time() * 1000)}-{secrets.token_hex(3)}"
-        record = JobRecord(job_id, member.id, kind, platform, chat_ref, prompt, JobState.QUEUED, request=recipe or {})
+        record = JobRecord(job_id, member.id, kind, platform, chat_ref, prompt, JobState.QUEUED, request=recipe or {},
+                           scope=scope)
         await self.store.record_job(record)
         try:
             await self.queue.enqueue(function, payload, job_id=job_id)
@@ -145,12 +155,29 @@ class ImagineFlows(ResultFlows):
         record = await self.store.job(job_id)
         if record is None:
             raise JobCancelled("the image was deleted with its member's data")
+        handling = self.safety_handling(record, result)
+        if handling == "withhold":
+            await self.store.update_job(job_id, JobState.FAILED, error="withheld by the image safety check")
+            raise ViperError(messages.WITHHELD_REASON)
         if record.member_id is not None:
             await self.keep_result(job_id, record.member_id, result)
         await self.store.update_job(job_id, JobState.DONE)
         caption = self.caption(record.prompt, result, record.request.get("action", "imagine"))
         return Delivery(job_id, result, caption, self.result_notes(result), result_rows(job_id, result.method),
-                        private=bool(record.chat_ref.get("private")))
+                        private=bool(record.chat_ref.get("private")), spoiler=handling == "spoiler")
+
+    def safety_handling(self, record: JobRecord, result: jobs.GenerateResult) -> str:
+        """What `[moderation] nsfw_policy` does with an image the worker's safety check flagged:
+        "post" (not flagged, or an age-restricted Discord channel under `nsfw_channels`), "spoiler"
+        or "withhold"."""
+        if not result.nsfw:
+            return "post"
+        policy = self.settings.moderation.nsfw_policy
+        if policy == "spoiler" or (policy == "nsfw_channels" and record.platform != "discord"):
+            return "spoiler"
+        if policy == "nsfw_channels" and record.chat_ref.get("nsfw_channel"):
+            return "post"
+        return "withhold"
 
     async def deliver(self, job_id: str, out: JobOutput, submitted: Submitted | None = None, *, shown: str = "") -> bool:
         """Follow a job to its image and post it through `out`; True once it is delivered.

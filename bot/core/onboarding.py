@@ -133,6 +133,7 @@ class OnboardingFlows(CoreBase):
         text = self.check_comment(text)
         if self.gallery.get(image_id) is None:
             raise InvalidArgument(f"there is no gallery image {image_id!r}", argument="image")
+        await self.moderate(who, text, "comment")
         member = await self._active_member(who)
         async with self.store.transaction():
             count = await self.store.add_comment(member.id, image_id, text)

@@ -209,10 +209,15 @@ class PeopleFlows(CoreBase):
                          "delivery": settings.delivery},
         }
 
+    @staticmethod
+    def check_import_size(size: int) -> None:
+        """Refuse a file too big to be an export by its size alone, before anybody downloads it."""
+        if size > MAX_IMPORT_BYTES:
+            raise InvalidArgument(f"that file is {size / 1e6:.1f} MB; a profile export is under 1 MB", argument="file")
+
     def read_export(self, data: bytes) -> dict:
         """A checked export document; InvalidArgument (argument "file") says what is wrong."""
-        if len(data) > MAX_IMPORT_BYTES:
-            raise InvalidArgument(f"that file is {len(data) / 1e6:.1f} MB; a profile export is under 1 MB", argument="file")
+        self.check_import_size(len(data))
         try:
             doc = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, ValueError):

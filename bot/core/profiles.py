@@ -36,7 +36,7 @@ class ProfileFlows(CoreBase):
         await self.store.save_profile(profile.member_id, liked, disliked, profile.backend, profile.backend_version)
         return await self.store.profile(profile.member_id)
 
-    async def add_taste(self, who: MemberRef, text: str | None, *, liked: bool) -> tuple[Profile, list[str]]:
+    async def add_taste(self, who: MemberRef, text: str | None, *, liked: bool, place=None) -> tuple[Profile, list[str]]:
         """Add features the member names ("teal, flowing lines") to their liked or disliked list.
 
         A feature already on the other list moves over, so this also fixes a feature extraction read
@@ -54,6 +54,8 @@ class ProfileFlows(CoreBase):
                 f"“{long[0][:MAX_FEATURE_CHARS]}…” is too long for one feature (keep each under "
                 f"{MAX_FEATURE_CHARS} characters, separated by commas)", argument="features",
             )
+        for feature in features:
+            await self.moderate(who, feature, "feature", place)
         member = await self.member(who)
         profile = await self.store.profile(member.id)
         target = list(profile.liked if liked else profile.disliked) if profile else []

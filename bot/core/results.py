@@ -90,9 +90,9 @@ class ResultFlows(CoreBase):
             raise NotYours("that image belongs to someone else", argument="owner")
         return member, record
 
-    async def act(self, who: MemberRef, verb: str, job_id: str, chat_ref: dict) -> Reply:
+    async def act(self, who: MemberRef, verb: str, job_id: str, chat_ref: dict, place=None) -> Reply:
         if verb == "mine":
-            return Reply(toast=messages.ACTION_STARTED["mine"], submitted=await self._mine(who, job_id, chat_ref))
+            return Reply(toast=messages.ACTION_STARTED["mine"], submitted=await self._mine(who, job_id, chat_ref, place))
         member, record = await self._owned(who, job_id)
         if verb == "info":
             return Reply(text=messages.result_info(record.job.request, record.made, record.job.prompt))
@@ -103,12 +103,13 @@ class ResultFlows(CoreBase):
         if verb == "why":
             return Reply(toast=messages.WHY_TOAST, ask_comment=job_id)
         if verb in ("reroll", "vary", "compare"):
-            return Reply(toast=messages.ACTION_STARTED[verb], submitted=await self._again(who, member, record, verb, chat_ref))
+            return Reply(toast=messages.ACTION_STARTED[verb],
+                         submitted=await self._again(who, member, record, verb, chat_ref, place))
         raise InvalidArgument("that button no longer does anything; /help lists what I can do", argument="button")
 
     # -- images made from a result -------------------------------------------------------------
 
-    async def _again(self, who: MemberRef, member: Member, record: ResultRecord, verb: str, chat_ref: dict):
+    async def _again(self, who: MemberRef, member: Member, record: ResultRecord, verb: str, chat_ref: dict, place):
         """🔄 Reroll, 🎲 Vary or ⚖ Compare: the stored recipe (prompt, parameters, the features as
         they were), with a new seed (Reroll, Vary), from the image (Vary), or plain beside it (Compare)."""
         request = jobs.from_dict(jobs.GenerateRequest, record.job.request)
@@ -129,10 +130,10 @@ class ResultFlows(CoreBase):
         return await self.submit_request(
             who, member, request, chat_ref, action=verb, parent=record.job.id,
             personalised=verb == "compare" or bool(request.liked or request.disliked),
-            profiles=record.job.request.get("profiles"),
+            profiles=record.job.request.get("profiles"), place=place,
         )
 
-    async def _mine(self, who: MemberRef, job_id: str, chat_ref: dict):
+    async def _mine(self, who: MemberRef, job_id: str, chat_ref: dict, place):
         """✨ Mine: the same prompt, seed and parameters in the presser's taste (plain, with the
         onboarding hint, when they have no profile)."""
         record = await self._result(job_id)
@@ -144,18 +145,19 @@ class ResultFlows(CoreBase):
         request.disliked = list(profile.disliked) if profile else []
         return await self.submit_request(
             who, member, request, chat_ref, action="mine", parent=record.job.id,
-            personalised=bool(request.liked or request.disliked),
+            personalised=bool(request.liked or request.disliked), place=place,
         )
 
     # -- 💬 Why: a comment on a result teaches the profile -----------------------------------------
 
     async def comment_on_result(self, who: MemberRef, job_id: str, text: str | None, chat_ref: dict | None = None,
-                                on_started=None) -> Reply:
+                                on_started=None, place=None) -> Reply:
         """Store what the member says about their image (as a comment whose image is the result) and,
         once they have `[bot] min_comments`, run extraction over all their comments and show what
         changed, with an Undo button. A member who never onboarded builds a profile this way."""
         member, record = await self._owned(who, job_id)  # first: another member's reply is refused as such
         text = self.check_comment(text)
+        await self.moderate(who, text, "comment", place)
         await self._check_not_extracting(member)
         count = await self.store.add_comment(member.id, RESULT_PREFIX + record.job.id, text)
         if count < self.min_comments:

@@ -6,6 +6,7 @@ from bot.core.imagine import ImagineFlows
 from bot.core.onboarding import OnboardingFlows
 from bot.core.people import PeopleFlows
 from bot.core.profiles import ProfileFlows
+from bot.core.servers import Place
 from bot.core.types import MemberRef, Reply
 from viper.contracts.errors import InvalidArgument
 
@@ -19,7 +20,8 @@ class ViperBot(OnboardingFlows, ProfileFlows, ImagineFlows, PeopleFlows):
     and the gallery. Its methods raise `ViperError`s; `bot.messages.friendly` words them.
     """
 
-    async def press(self, who: MemberRef, route: str, args: list[str], chat_ref: dict | None = None) -> Reply:
+    async def press(self, who: MemberRef, route: str, args: list[str], chat_ref: dict | None = None,
+                    place: Place | None = None) -> Reply:
         """What a press of a core-made button (`Button.route` and `args`) does; both adapters send
         every such press here. `chat_ref` says where it happened, for images made because of it
         (✨ Mine lands where it was pressed). Buttons whose last argument is an owner's user id
@@ -30,7 +32,7 @@ class ViperBot(OnboardingFlows, ProfileFlows, ImagineFlows, PeopleFlows):
                 raise STALE_BUTTON
             self.check_owner(who, args[-1])
         if route == "act" and len(args) == 2:
-            return await self.act(who, args[0], args[1], chat_ref or {})
+            return await self.act(who, args[0], args[1], chat_ref or {}, place)
         if route == "undo" and len(args) == 1 and args[0].isdigit():
             return await self.undo(who, int(args[0]))
         if route == "set":

@@ -85,6 +85,7 @@ class Delivery:
     notes: list[str] = field(default_factory=list)
     rows: "Rows" = field(default_factory=list)  # the action buttons under the image
     private: bool = False  # the member asked (/settings) for their images privately
+    spoiler: bool = False  # the safety check flagged it and the policy says: hide it behind a spoiler
 
 
 # -- screens and buttons, drawn by each adapter ------------------------------------------------------
