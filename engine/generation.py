@@ -41,7 +41,9 @@ from __future__ import annotations
 import io
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import PIL.Image
 import torch
@@ -80,6 +82,7 @@ __all__ = [
     "REFINER_AESTHETIC_SCORE",
     "REFINER_NEGATIVE_AESTHETIC_SCORE",
     "GenerationDefaults",
+    "ImageCheck",
     "Member",
     "Plan",
     "Rendered",
@@ -88,6 +91,12 @@ __all__ = [
     "ViperGenerator",
     "aspect_size",
 ]
+
+
+class ImageCheck(Protocol):
+    """An image safety check (`engine.safety.SafetyChecker`): one verdict per image, True = flagged."""
+
+    def check(self, images: Sequence[PIL.Image.Image]) -> list[bool]: ...
 
 
 @dataclass
@@ -116,6 +125,7 @@ class ViperGenerator:
         is_tiny: bool = False,
         refiner=None,
         defaults: GenerationDefaults | None = None,
+        safety: ImageCheck | None = None,
     ):
         for component in (pipe, refiner):
             if component is not None and component.unet.config.time_cond_proj_dim is not None:
@@ -128,6 +138,8 @@ class ViperGenerator:
         self.is_tiny = is_tiny
         self.device = pipe.device
         self.defaults = defaults or GenerationDefaults()
+        # The image safety check `to_result` runs on every image (`engine.safety`); None: unchecked.
+        self.safety = safety
         check_mode(self.defaults.mode)
         if self.defaults.fast_refresh < 1:
             raise InvalidArgument("fast_refresh must be 1 or more", argument="fast_refresh")
@@ -208,9 +220,17 @@ class ViperGenerator:
 
         For ⚖ Compare this is where the render is set beside `compare_with` (`engine.compare`): after
         the GPU part, so the worker runs it outside its GPU lock. `width`/`height` then describe the
-        composite, `steps` the steps the plan asked for (a Vary ran only its tail of them)."""
+        composite, `steps` the steps the plan asked for (a Vary ran only its tail of them).
+
+        With a safety checker (`self.safety`) the image is judged here too, in the same thread as
+        its encoding, and the verdict goes in `nsfw`; a Compare's two halves are judged in one
+        batch and it is flagged when either is. The pixels are never changed."""
         plan = rendered.plan
         image = rendered.image
+        nsfw = False
+        if self.safety is not None:
+            halves = [image] if plan.compare_with is None else [image, plan.compare_with]
+            nsfw = any(self.safety.check(halves))
         if plan.compare_with is not None:
             image = compose(image, plan.compare_with, plan.compare_labels)
         buffer = io.BytesIO()
@@ -231,6 +251,8 @@ class ViperGenerator:
             liked_strength=plan.liked_strength,
             disliked_strength=plan.disliked_strength,
             negative_prompt=plan.negative_prompt,
+            nsfw_checked=self.safety is not None,
+            nsfw=nsfw,
         )
 
     def warm_up(self, members: tuple[int, ...] = (1, 2), steps: int = 2) -> None:

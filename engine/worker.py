@@ -69,6 +69,7 @@ def load_models(settings: Settings) -> dict[str, Any]:
     """Load the generator and the extractor named in the settings (the slow part of start-up)."""
     from engine.extraction import extractor_from_settings
     from engine.generation import GenerationDefaults
+    from engine.safety import safety_checker_for
     from engine.sdxl import load_generator
 
     e = settings.engine
@@ -85,6 +86,12 @@ def load_models(settings: Settings) -> dict[str, Any]:
         cache_dir=e.cache_dir or None, defaults=defaults,
         compile=compile_unet, channels_last=e.channels_last,
     )
+    # The image safety check ([moderation] nsfw_check), on the generator's device: every result's
+    # image is judged in `to_result`. "auto" with a real model and no checker stops the start here.
+    generator.safety = safety_checker_for(
+        settings.moderation.nsfw_check, model=e.model, device=generator.device, dtype=generator.pipe.dtype,
+        cache_dir=e.cache_dir or None,
+    )
     if compile_unet:
         log.info("compiling the UNet for batches of one and two members (this takes minutes once)")
         generator.warm_up(members=(1, 2))
@@ -94,8 +101,9 @@ def load_models(settings: Settings) -> dict[str, Any]:
     except ViperError as e:  # e.g. the openai endpoint is down now: jobs retry and explain, the worker runs on
         log.warning("extraction backend %s is not ready: %s", extractor.name, e.message)
     log.info(
-        "worker ready: model %s, refiner %s, mode %s, extraction backend %s",
+        "worker ready: model %s, refiner %s, mode %s, extraction backend %s, image safety check %s",
         generator.model_name, "on" if generator.refiner is not None else "off", defaults.mode, extractor.name,
+        "on" if generator.safety is not None else "off",
     )
     return {"generator": generator, "extractor": extractor}
 
