@@ -20,9 +20,14 @@ member who never opened its private chat: such a send is refused with 403, as Te
 unless `refuse_unopened_private_chats` is turned off (`open_private_chat` opens one without a
 message).
 
+Members send files too (`push_document`): the bot gets a Document and fetches it with getFile
+(refused over 20 MB, as Telegram does) and a download; documents the bot sends (sendDocument) keep
+the filename and type they were uploaded with (`ApiCall.file_names`, `file_types`).
+
 Supported methods: getMe, deleteWebhook, getWebhookInfo, getUpdates, sendMessage, sendPhoto,
-sendMediaGroup, editMessageText, editMessageCaption, editMessageReplyMarkup, deleteMessage,
-setMyCommands, getMyCommands, answerCallbackQuery, sendChatAction, getFile, and file downloads.
+sendDocument, sendMediaGroup, editMessageText, editMessageCaption, editMessageReplyMarkup,
+deleteMessage, setMyCommands, getMyCommands, answerCallbackQuery, sendChatAction, getFile, and file
+downloads.
 Add a method by writing an
 `_api_<name>` coroutine in telegram_methods.py that takes an `ApiCall` and returns the result (or
 raises `ApiError`).
@@ -179,6 +184,45 @@ class TelegramAPIEmulator(BotApiMethods, MessageStore):
         A leading `/command` gets its `bot_command` entity, as Telegram adds it. The chat is private
         when its id is positive unless `chat_type` says otherwise.
         """
+        message = self._member_message(chat_id, user, chat_type, reply_to_message_id, text=text)
+        if text.startswith("/"):
+            command = text.split(maxsplit=1)[0]
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        await self.push_update({"message": message})
+        return message
+
+    async def push_document(
+        self,
+        chat_id: int,
+        user: int | dict,
+        data: bytes,
+        file_name: str,
+        caption: str | None = None,
+        *,
+        mime_type: str = "application/json",
+        reply_to_message_id: int | None = None,
+        chat_type: str | None = None,
+    ) -> dict:
+        """A member sends a file as a document (📎 File), with an optional caption; returns the Message JSON.
+
+        The file is kept as Telegram keeps it: the bot sees its `file_id`, `file_name`, `mime_type`
+        and `file_size`, and fetches the bytes with getFile and a download. A caption that begins
+        with `/command` gets its `bot_command` caption entity.
+        """
+        stored = self._store_document(data, file_name, mime_type)
+        content: dict[str, Any] = {"document": stored.document()}
+        if caption:
+            content["caption"] = caption
+            if caption.startswith("/"):
+                command = caption.split(maxsplit=1)[0]
+                content["caption_entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
+        message = self._member_message(chat_id, user, chat_type, reply_to_message_id, **content)
+        await self.push_update({"message": message})
+        return message
+
+    def _member_message(self, chat_id: int, user: int | dict, chat_type: str | None, reply_to_message_id: int | None,
+                        **content: Any) -> dict:
+        """A new message from a member in `chat_id`, kept so the bot (and later messages) can refer to it."""
         sender = self.user(user) if isinstance(user, int) else dict(user)
         chat = self._chat(chat_id, sender, chat_type)
         message: dict[str, Any] = {
@@ -186,18 +230,14 @@ class TelegramAPIEmulator(BotApiMethods, MessageStore):
             "date": int(time.time()),
             "chat": chat,
             "from": sender,
-            "text": text,
+            **content,
         }
-        if text.startswith("/"):
-            command = text.split(maxsplit=1)[0]
-            message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
         if reply_to_message_id is not None:
             replied = self.messages.get((chat_id, reply_to_message_id))
             if replied is None:
                 raise ValueError(f"no message {reply_to_message_id} in chat {chat_id} to reply to")
             message["reply_to_message"] = {k: v for k, v in replied.items() if k != "reply_to_message"}
         self.messages[(chat_id, message["message_id"])] = message
-        await self.push_update({"message": message})
         return message
 
     def open_private_chat(self, user: int | dict) -> dict:
@@ -278,7 +318,7 @@ class TelegramAPIEmulator(BotApiMethods, MessageStore):
         method = request.match_info["method"]
         call = ApiCall(method, {})
         try:
-            call.params, call.files = await self._read_params(request)
+            call.params = await self._read_params(request, call)
             handler = getattr(self, f"_api_{method.lower()}", None)
             if handler is None:
                 raise ApiError(404, "Not Found: method not found")
@@ -303,9 +343,9 @@ class TelegramAPIEmulator(BotApiMethods, MessageStore):
         if not call.ok:
             self.errors.append(call)
 
-    async def _read_params(self, request: web.Request) -> tuple[dict[str, Any], dict[str, bytes]]:
+    async def _read_params(self, request: web.Request, call: ApiCall) -> dict[str, Any]:
+        """The decoded parameters; uploaded files (with their names and types) go to `call`."""
         raw: dict[str, Any] = dict(request.query)
-        files: dict[str, bytes] = {}
         if request.method == "POST" and request.can_read_body:
             if request.content_type == "application/json":
                 raw.update(await request.json())
@@ -313,10 +353,12 @@ class TelegramAPIEmulator(BotApiMethods, MessageStore):
                 form = await request.post()
                 for name, value in form.items():
                     if isinstance(value, web.FileField):
-                        files[name] = value.file.read()
+                        call.files[name] = value.file.read()
+                        call.file_names[name] = value.filename or ""
+                        call.file_types[name] = value.content_type or ""
                     else:
                         raw[name] = value
-        return {name: _decode(name, value) for name, value in raw.items()}, files
+        return {name: _decode(name, value) for name, value in raw.items()}
 
     async def _handle_file(self, request: web.Request) -> web.Response:
         if request.match_info["token"] != self.token:
@@ -324,5 +366,5 @@ class TelegramAPIEmulator(BotApiMethods, MessageStore):
         path = request.match_info["path"]
         for stored in self.files.values():
             if stored.path == path:
-                return web.Response(body=stored.data, content_type="image/png")
+                return web.Response(body=stored.data, content_type=stored.mime_type or "application/octet-stream")
         return web.Response(status=404)

@@ -10,6 +10,7 @@ from tests.emulators.telegram_model import (
     BUTTONS_LIMIT,
     CALLBACK_DATA_LIMIT,
     CAPTION_LIMIT,
+    UPLOAD_LIMIT,
     ApiCall,
     ApiError,
     StoredFile,
@@ -124,6 +125,32 @@ class MessageStore:
             return self._store_photo(files[name])
         if isinstance(value, str) and value in self.files:
             return self._photo_sizes(self.files[value])
+        if isinstance(value, str) and value.startswith(("http://", "https://")):
+            raise ApiError(400, "Bad Request: failed to get HTTP URL content")  # the emulator reaches nothing
+        raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")
+
+    def _store_document(self, data: bytes, file_name: str, mime_type: str) -> StoredFile:
+        n = next(self._file_seq)
+        stored = StoredFile(f"document-{n}-{len(data)}", f"uniqd{n}", data, file_name=file_name, mime_type=mime_type)
+        self.files[stored.file_id] = stored
+        return stored
+
+    def _document(self, call: ApiCall) -> dict:
+        """The Document of a sendDocument: an uploaded file (named as sent) or an earlier file_id."""
+        value = call.params.get("document")
+        attached = isinstance(value, str) and value.startswith("attach://")
+        field_name = value.removeprefix("attach://") if attached else "document"
+        if (value is None or attached) and field_name in call.files:
+            data = call.files[field_name]
+            if not data:
+                raise ApiError(400, "Bad Request: file must be non-empty")
+            if len(data) > UPLOAD_LIMIT:
+                raise ApiError(413, "Request Entity Too Large")
+            name = call.file_names.get(field_name) or "document"
+            mime = call.file_types.get(field_name) or "application/octet-stream"
+            return self._store_document(data, name, mime).document()
+        if isinstance(value, str) and value in self.files and self.files[value].is_document:
+            return self.files[value].document()
         if isinstance(value, str) and value.startswith(("http://", "https://")):
             raise ApiError(400, "Bad Request: failed to get HTTP URL content")  # the emulator reaches nothing
         raise ApiError(400, "Bad Request: wrong file identifier/HTTP URL specified")

@@ -9,7 +9,14 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tests.emulators.telegram_model import CALLBACK_ANSWER_LIMIT, NOT_MODIFIED, TEXT_LIMIT, ApiCall, ApiError
+from tests.emulators.telegram_model import (
+    CALLBACK_ANSWER_LIMIT,
+    DOWNLOAD_LIMIT,
+    NOT_MODIFIED,
+    TEXT_LIMIT,
+    ApiCall,
+    ApiError,
+)
 
 
 class BotApiMethods:
@@ -60,6 +67,11 @@ class BotApiMethods:
         chat_id = self._known_chat(call)
         photo = self._photo(call.params.get("photo"), call.files, "photo")
         return self._bot_message(call, chat_id, photo=photo, **self._caption(call), **self._markup(call))
+
+    async def _api_senddocument(self, call: ApiCall) -> dict:
+        chat_id = self._known_chat(call)
+        document = self._document(call)
+        return self._bot_message(call, chat_id, document=document, **self._caption(call), **self._markup(call))
 
     async def _api_sendmediagroup(self, call: ApiCall) -> list[dict]:
         chat_id = self._known_chat(call)
@@ -152,6 +164,8 @@ class BotApiMethods:
         stored = self.files.get(call.params.get("file_id", ""))
         if stored is None:
             raise ApiError(400, "Bad Request: invalid file_id")
+        if len(stored.data) > DOWNLOAD_LIMIT:
+            raise ApiError(400, "Bad Request: file is too big")
         return {
             "file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
             "file_size": len(stored.data), "file_path": stored.path,

@@ -18,10 +18,12 @@ INT_FIELDS = {
 }
 BOOL_FIELDS = {
     "disable_notification", "protect_content", "allow_sending_without_reply", "drop_pending_updates",
-    "has_spoiler", "show_alert", "show_caption_above_media",
+    "has_spoiler", "show_alert", "show_caption_above_media", "disable_content_type_detection",
 }
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
+UPLOAD_LIMIT = 50 * 1024**2  # bytes of a document a bot may send
+DOWNLOAD_LIMIT = 20 * 1024**2  # bytes of a file a bot may download (getFile refuses bigger ones)
 CALLBACK_DATA_LIMIT = 64  # bytes
 CALLBACK_ANSWER_LIMIT = 200  # characters of an answerCallbackQuery text
 BUTTONS_LIMIT = 100  # buttons in one inline keyboard
@@ -49,6 +51,8 @@ class ApiCall:
     method: str
     params: dict[str, Any]
     files: dict[str, bytes] = field(default_factory=dict)
+    file_names: dict[str, str] = field(default_factory=dict)  # multipart field -> the filename it was sent with
+    file_types: dict[str, str] = field(default_factory=dict)  # multipart field -> its content type
     at: float = field(default_factory=time.monotonic)
     ok: bool = True
     result: Any = None
@@ -78,15 +82,32 @@ class ApiCall:
 
 @dataclass
 class StoredFile:
+    """A file Telegram holds: a photo, or a document (`file_name`, `mime_type`) sent by the bot or a member."""
+
     file_id: str
     file_unique_id: str
     data: bytes
     width: int = 0
     height: int = 0
+    file_name: str = ""
+    mime_type: str = "image/png"
+
+    @property
+    def is_document(self) -> bool:
+        return bool(self.file_name)
 
     @property
     def path(self) -> str:
+        """Where getFile says it can be downloaded (`<base_file_url><token>/<path>`)."""
+        if self.is_document:
+            suffix = self.file_name.rpartition(".")[2] if "." in self.file_name else "bin"
+            return f"documents/file_{self.file_unique_id}.{suffix}"
         return f"photos/{self.file_unique_id}.png"
+
+    def document(self) -> dict:
+        """The Document object a message carries."""
+        return {"file_id": self.file_id, "file_unique_id": self.file_unique_id, "file_name": self.file_name,
+                "mime_type": self.mime_type, "file_size": len(self.data)}
 
 
 def _decode(name: str, value: Any) -> Any:

@@ -1,6 +1,7 @@
 """Telegram adapter: python-telegram-bot (v22, asyncio) around the platform-neutral core.
 
-- `handlers`: commands and messages -> core calls; `buttons`: one CallbackQueryHandler per action;
+- `handlers`: commands, messages and imported files -> core calls; `buttons`: one CallbackQueryHandler
+  per action;
 - `keyboards`: inline keyboards and their callback data (`keyboards.rows` draws the core's buttons);
   `port`: the `JobOutput` of one /imagine (the photo with its action buttons).
 Public API: `build_application(core, settings, token)` and `run_telegram(core, settings, token, stop)`.
@@ -21,7 +22,7 @@ from telegram.ext import Application, ApplicationBuilder, CommandHandler, Messag
 
 from bot import messages
 from bot.adapters.telegram.buttons import TelegramButtons
-from bot.adapters.telegram.handlers import TelegramHandlers
+from bot.adapters.telegram.handlers import IMPORT_CAPTION, TelegramHandlers
 from bot.commands import TELEGRAM, for_platform
 from bot.core import ViperBot
 from viper.contracts.config import Settings
@@ -45,6 +46,10 @@ def register(application: Application, handlers: TelegramHandlers) -> None:
     private = filters.ChatType.PRIVATE & new_messages
     application.add_handler(MessageHandler(private & filters.TEXT & ~filters.COMMAND, handlers.on_text))
     application.add_handler(MessageHandler(private & filters.COMMAND, handlers.on_unknown))
+    # `/profile import` is the caption of the file to import (a caption is no command to PTB).
+    application.add_handler(MessageHandler(
+        new_messages & filters.Document.ALL & filters.CaptionRegex(IMPORT_CAPTION), handlers.on_import_file))
+    application.add_handler(MessageHandler(private & filters.Document.FileExtension("json"), handlers.on_loose_file))
     # Photos, stickers, voice notes...: say what the bot reads instead of staying silent.
     application.add_handler(MessageHandler(private & ~filters.TEXT & ~filters.StatusUpdate.ALL, handlers.on_not_text))
     application.add_error_handler(handlers.on_error)

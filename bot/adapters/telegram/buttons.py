@@ -4,10 +4,12 @@ Patterns accept ASCII digits only, so hostile callback data (`viper:pick:²`) ma
 gets the "no longer does anything" answer instead of an error. Buttons that act on a member's data
 carry that member's id, and the core refuses anybody else's tap.
 
-Buttons the core makes (`CORE_ROUTES`: the actions under a delivered image, ↩ Undo, /settings) go
-to one handler, `press`, which hands the route and its arguments to `ViperBot.press` and draws the
-`Reply`. They carry only ids (a job, a profile snapshot, an owner): what they act on lives in
-SQLite, so they keep working after a restart.
+Buttons the core makes (`CORE_ROUTES`: the actions under a delivered image, ↩ Undo, /settings, the
+choices of `/link CODE` and the confirmation of an import) go to one handler, `press`, which hands
+the route and its arguments to `ViperBot.press` and draws the `Reply`. They carry only ids and codes
+(a job, a profile snapshot, a link code, an owner): what they act on lives in SQLite, so they keep
+working after a restart. Merging two linked profiles reads every comment again, so that press is
+answered at once and finished in the background.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ CORE_ROUTES = (
     rf"act:(?:reroll|vary|compare|info|up|down|why|mine):{JOB}",
     r"undo:[0-9]{1,12}",
     rf"set:(?:ar|strength|steps|delivery):[0-9a-z.]{{1,8}}:{OWNER}",
+    rf"link:[0-9A-Z]{{8}}:(?:home|other|merge|no):{OWNER}",
+    rf"imp:(?:yes|no):{OWNER}",
 )
 
 
@@ -110,6 +114,7 @@ class TelegramButtons:
     async def edit_query(self, query: CallbackQuery, text: str, markup=None) -> None:
         """Replace the text (and buttons) of the message whose button was pressed; a message
         Telegram no longer lets us edit (too old, deleted) gets a new message instead."""
+        text = messages.fit(text, keyboards.TEXT_LIMIT)
         message = query.message
         if isinstance(message, Message) and message.text is not None:  # a photo's caption is no text to edit
             if message.text == text and message.reply_markup == markup:
@@ -200,8 +205,27 @@ class TelegramButtons:
         chat_id = chat_of(query)
         pressed = message.message_id if message is not None else None
         chat_ref = {"chat_id": chat_id, "reply_to": pressed, "user_id": who.user_id}
+        if route == "link" and args[1:2] == ["merge"]:
+            # Merging reads all the comments again (an extraction on a worker): it must not hold up
+            # everybody else's updates, so it runs in the background and the press is answered now.
+            await answer()
+
+            async def merge() -> None:
+                try:
+                    reply = await self.core.press(who, route, args, chat_ref)
+                except ViperError as e:
+                    await self.h.say(chat_id, messages.friendly(e), reply_to=pressed)
+                    return
+                await self.draw(query, reply, who, chat_id, pressed)
+
+            self.h.tasks.spawn(merge(), f"viper-link-{who.user_id}")
+            return
         reply: Reply = await self.core.press(who, route, args, chat_ref)
         await answer(reply.toast, alert=reply.alert)  # before any slow work: the button stops spinning
+        await self.draw(query, reply, who, chat_id, pressed)
+
+    async def draw(self, query: CallbackQuery, reply: Reply, who: MemberRef, chat_id: int, pressed: int | None) -> None:
+        """What a core `Reply` to a press asks for: a job to follow, a comment to ask for, a message."""
         if reply.submitted is not None:
             await self.h.follow_new(reply.submitted, who, chat_id, pressed)
         if reply.ask_comment is not None:

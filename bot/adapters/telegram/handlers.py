@@ -10,15 +10,23 @@ Every delivered image carries the core's action buttons (`buttons.TelegramButton
 reply to it (or to its 💬 Why prompt) is a comment on it that teaches the profile. /imagine passes
 its whole text, flags included, to the core; `follow_new` shows a new job's status and follows it,
 after /imagine and after an action button alike.
+
+Profiles that travel (#12): `/profile share|unshare|export|import`, `/link [CODE]` and `/unlink` are
+personal, so in a group their answers go to the member's private chat (`personal`). An import is a
+document sent with the caption `/profile import` (`on_import_file`): its size is checked before
+it is downloaded, and the core shows what would change, with buttons, before anything does.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from telegram import InputMediaPhoto, Message, ReplyParameters, Update
-from telegram.constants import ChatType
+from telegram.constants import ChatAction, ChatType
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
@@ -27,6 +35,7 @@ from bot.adapters.telegram import keyboards
 from bot.adapters.telegram.port import TEXT_LIMIT, TelegramJobOutput, edit
 from bot.commands import ONBOARD_COMMAND, TELEGRAM, command
 from bot.core import Background, GalleryPage, MemberRef, OnboardingStatus, Submitted, ViperBot
+from bot.core.codes import read_link_code
 from bot.core.types import Reply
 from bot.core.uploads import UploadCache
 from storage.store import JobRecord
@@ -36,6 +45,14 @@ from viper.contracts.errors import InvalidArgument, NotYours, ViperError
 log = logging.getLogger("viper.telegram")
 
 START = ONBOARD_COMMAND[TELEGRAM]
+EXPORT_FILENAME = "viper-profile.json"
+# The caption of a document that is a profile to import: `/profile import` (`/profile@bot import`).
+IMPORT_CAPTION = re.compile(r"\A/profile(?:@(?P<bot>[A-Za-z0-9_]{1,64}))?[ \t\n]+import[ \t\n]*\Z", re.IGNORECASE)
+# The deep link of a group's open-private-chat button, when it is not the command's own name: a
+# link that anyone can post must not revoke or split anything by itself, so those show the profile.
+DEEP_LINK = {"more": "onboard", "unshare": "profile", "unlink": "profile"}
+
+Personal = Callable[[int, MemberRef], Awaitable[None]]  # (the chat to answer in, the member)
 
 
 def who_of(update: Update) -> MemberRef:
@@ -86,9 +103,34 @@ class TelegramHandlers:
             return None
         return await self.say(chat_id, reply.text, keyboards.rows(reply.rows), reply_to)
 
-    async def to_private(self, update: Update, what: str) -> None:
-        link = keyboards.private_link(self.bot.username, what if what != "more" else "onboard")
-        await update.effective_message.reply_text(messages.TO_PRIVATE[what], reply_markup=link)
+    async def to_private(self, update: Update, what: str, text: str | None = None) -> None:
+        link = keyboards.private_link(self.bot.username, DEEP_LINK.get(what, what))
+        await update.effective_message.reply_text(text or messages.TO_PRIVATE[what], reply_markup=link)
+
+    async def personal(self, update: Update, what: str, action: Personal) -> None:
+        """Run `action`, whose answer is the member's own business, in their private chat.
+
+        In a group, a typing indicator first checks that the bot may write there, so nothing is
+        done (no code made, nothing revoked) for an answer that could not arrive; when Telegram
+        refuses (the member never opened that chat), the group gets the open-private-chat button
+        (`TO_PRIVATE[what]`). A refusal by the core is said where the answer would have been."""
+        who = who_of(update)
+        private = is_private(update)
+        chat_id = update.effective_chat.id if private else int(who.user_id)
+        if not private:
+            try:
+                await self.bot.send_chat_action(chat_id, ChatAction.TYPING)
+            except (Forbidden, BadRequest) as e:
+                if isinstance(e, BadRequest) and "chat not found" not in e.message.lower():
+                    raise
+                return await self.to_private(update, what)
+        try:
+            await action(chat_id, who)
+        except ViperError as e:
+            await self.say(chat_id, messages.friendly(e), reply_to=update.effective_message.message_id if private else None)
+        if not private:
+            sent = messages.PROFILE_SENT_PRIVATELY if what == "profile" else messages.ANSWERED_PRIVATELY
+            await update.effective_message.reply_text(sent)
 
     # -- onboarding -----------------------------------------------------------------------------
 
@@ -97,7 +139,9 @@ class TelegramHandlers:
             return await self.to_private(update, "onboard")
         who, chat_id = who_of(update), update.effective_chat.id
         payload = context.args[0] if context.args else ""
-        deep_links = {"done": self.done, "redo": self.ask_redo, "forget": self.ask_forget, "profile": self.send_profile}
+        deep_links = {"done": self.done, "redo": self.ask_redo, "forget": self.ask_forget, "profile": self.send_profile,
+                      "share": self.send_share, "export": self.send_export, "import": self.how_to_import,
+                      "link": self.link}
         if payload in deep_links:  # a deep link from a group: carry on with what was asked there
             return await deep_links[payload](chat_id, who)
         await self.show_onboarding(chat_id, who, await self.core.start_onboarding(who))
@@ -251,19 +295,61 @@ class TelegramHandlers:
     # -- profile --------------------------------------------------------------------------------
 
     async def on_profile(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        who = who_of(update)
-        if is_private(update):
-            return await self.send_profile(update.effective_chat.id, who)
-        try:  # a member's taste is their own business: it goes to the private chat
-            await self.send_profile(int(who.user_id), who)
-        except (Forbidden, BadRequest) as e:
-            if isinstance(e, BadRequest) and "chat not found" not in e.message.lower():
-                raise
-            return await self.to_private(update, "profile")
-        await update.effective_message.reply_text(messages.PROFILE_SENT_PRIVATELY)
+        """`/profile` and `/profile share|unshare|export`: a member's taste is their own business, so
+        in a group the answer goes to the private chat. `/profile import` comes with a file
+        (`on_import_file`); typed alone, it says how."""
+        message = update.effective_message
+        word = argument_of(message.text).strip().lower()
+        actions: dict[str, Personal] = {"": self.send_profile, "share": self.send_share, "unshare": self.send_unshare,
+                                        "export": self.send_export}
+        if word == "import":
+            if not is_private(update):
+                return await self.to_private(update, "import")
+            return await self.how_to_import(message.chat_id, who_of(update))
+        if word not in actions:
+            return await message.reply_text(messages.PROFILE_USAGE)
+        await self.personal(update, word or "profile", actions[word])
 
     async def send_profile(self, chat_id: int, who: MemberRef) -> None:
         await self.say(chat_id, *keyboards.profile_view(await self.core.profile(who), who.user_id))
+
+    async def send_share(self, chat_id: int, who: MemberRef) -> None:
+        await self.say(chat_id, await self.core.share(who))
+
+    async def send_unshare(self, chat_id: int, who: MemberRef) -> None:
+        await self.say(chat_id, await self.core.unshare(who))
+
+    async def send_export(self, chat_id: int, who: MemberRef) -> None:
+        """The profile, comments, verdicts and settings as a JSON file (UTF-8, indented: readable)."""
+        document = await self.core.export_profile(who)
+        data = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+        await self.bot.send_document(chat_id, data, filename=EXPORT_FILENAME, caption=messages.EXPORT_CAPTION)
+
+    async def how_to_import(self, chat_id: int, who: MemberRef) -> None:
+        await self.say(chat_id, messages.IMPORT_HOW)
+
+    async def on_import_file(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A document with the caption `/profile import`: refused by its size before any download,
+        then checked by the core, which answers with what would change and the buttons that apply
+        it (nothing changes before the press). In a group, the answer goes to the private chat."""
+        message = update.effective_message
+        addressed = IMPORT_CAPTION.match(message.caption or "")
+        if addressed is None or (addressed["bot"] and addressed["bot"].lower() != (self.bot.username or "").lower()):
+            return  # a command for another bot in the same group
+        document = message.document
+
+        async def ask(chat_id: int, who: MemberRef) -> None:
+            self.core.check_import_size(document.file_size or 0)
+            file = await self.bot.get_file(document.file_id)
+            data = bytes(await file.download_as_bytearray())
+            reply = await self.core.ask_import(who, data)
+            await self.show(chat_id, reply, message.message_id if chat_id == message.chat_id else None)
+
+        await self.personal(update, "import", ask)
+
+    async def on_loose_file(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """A JSON document without the import caption, in private: most likely an export sent back."""
+        await update.effective_message.reply_text(messages.IMPORT_HOW)
 
     async def on_like(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await self.add_taste(update, liked=True)
@@ -282,6 +368,32 @@ class TelegramHandlers:
         if is_private(update):  # a member's whole taste is shown in private only
             reply += "\n\n" + messages.format_profile(profile, START)
         await message.reply_text(messages.fit(reply, TEXT_LIMIT))
+
+    # -- one person on two platforms ----------------------------------------------------------------------
+
+    async def on_link(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """`/link` shows a one-time code; `/link CODE` asks what to do with the two profiles. Codes
+        are secrets: in a group neither is shown nor taken, and a code typed there is cancelled
+        (anyone in the group could use it first)."""
+        code = argument_of(update.effective_message.text).strip()
+        if not is_private(update):
+            seen = read_link_code(code) if code else None
+            if seen is not None:
+                await self.core.store.drop_link_code(seen)
+                return await self.to_private(update, "link", messages.LINK_CODE_IN_GROUP)
+            return await self.to_private(update, "link")
+        await self.link(update.effective_chat.id, who_of(update), code)
+
+    async def link(self, chat_id: int, who: MemberRef, code: str = "") -> None:
+        if not code:
+            return await self.say(chat_id, await self.core.start_link(who))
+        await self.show(chat_id, await self.core.ask_link(who, code))
+
+    async def on_unlink(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        await self.personal(update, "unlink", self.send_unlink)
+
+    async def send_unlink(self, chat_id: int, who: MemberRef) -> None:
+        await self.say(chat_id, await self.core.unlink(who))
 
     # -- settings -------------------------------------------------------------------------------------
 
