@@ -16,7 +16,8 @@ BOTH = (TELEGRAM, DISCORD)
 
 @dataclass(frozen=True)
 class Argument:
-    """A command's one free-text argument (`/imagine prompt:` on Discord, the rest of the line on Telegram)."""
+    """A command's one argument (`/imagine prompt:` on Discord, the rest of the line on Telegram); on
+    Discord it is the command's first option (`/profile action:` offers its choices there)."""
 
     name: str
     description: str
@@ -51,10 +52,14 @@ CATALOGUE: tuple[Command, ...] = (
     Command("done", "Finish onboarding and build your profile", platforms=(TELEGRAM,)),
     Command("cancel", "Pause onboarding (your comments are kept)", platforms=(TELEGRAM,)),
     Command("redo", "Start onboarding again from scratch", platforms=(TELEGRAM,)),
-    Command("profile", "Show what you like and dislike"),
+    Command("profile", "Show what you like and dislike; share, unshare, export or import it",
+            Argument("action", "share, unshare, export or import (empty: show your profile)", "share")),
     Command("like", "Add features you like to your taste profile", FEATURES_LIKED),
     Command("dislike", "Add features you dislike to your taste profile", FEATURES_DISLIKED),
     Command("forget", "Delete everything I store about you (asks first)"),
+    Command("link", "Use one profile on Telegram and Discord: /link shows a code, /link CODE joins",
+            Argument("code", "The code /link showed on your other platform (empty: show a code here)", "7KQ2MX9A")),
+    Command("unlink", "Split linked Telegram and Discord accounts (each keeps a copy of the profile)"),
     Command("imagine", "Make an image for you, personalised with your taste profile",
             Argument("prompt", "What should I paint?", "a lighthouse at dusk --ar 16:9")),
     Command("settings", "Your /imagine defaults: aspect ratio, strength, steps, where images go"),

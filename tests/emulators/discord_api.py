@@ -16,14 +16,16 @@ REST (under `/api/v10`, what `settings.discord.api_base_url` points at)
 - `POST /channels/{id}/messages`: plain bot messages, in the guild's channel or a direct-message
   channel (refused with 50007 for a member in `dms_closed`).
 - `POST /users/@me/channels`: the direct-message channel with a member who has used the bot.
-- `GET /attachments/{id}/{filename}`: the bytes of an uploaded file.
+- `GET /attachments/{id}/{filename}`: the bytes of an uploaded file (the bot's, or one a member
+  picked for an attachment option with `attachment()`); every download is recorded (`downloads`).
 Bot endpoints check the `Authorization: Bot <token>` header; webhook endpoints check the token.
 
 Gateway (a websocket at `/gateway`): HELLO, heartbeat ACKs, IDENTIFY -> READY then GUILD_CREATE for
 one guild with one text channel; RESUME is refused with INVALID_SESSION. Frames are plain JSON text
 (discord.py accepts them even when it asked for compression). `send_interaction` pushes an
 `INTERACTION_CREATE` dispatch built from the JSON Discord sends: type 2 (slash command with
-`data.options` typed as the command was synced, within its choices and ranges), type 3 (a message component, carrying the message it sits on: a button with
+`data.options` typed as the command was synced, within its choices and ranges, files in
+`data.resolved.attachments`), type 3 (a message component, carrying the message it sits on: a button with
 `data.component_type` 2, or a string select menu with `data.component_type` 3 and the chosen
 `data.values`) and type 5 (modal submit with `data.components`).
 
@@ -115,6 +117,7 @@ class DiscordEmulator(RestApi, MemberClient, MessageStore):
         self.unexpected: list[Call] = []
         self.messages: dict[str, dict] = {}
         self.attachments: dict[str, bytes] = {}
+        self.downloads: list[str] = []  # the id of every attachment fetched from the emulated CDN, in order
         self.commands: dict[str, list[dict]] = {}  # "global" or a guild id -> synced commands
         self.interactions: dict[str, SentInteraction] = {}  # by token
         self.users: dict[str, dict] = {}  # every member who sent an interaction, by id

@@ -11,6 +11,8 @@ import secrets
 
 from tests.emulators.discord_model import _iso
 
+ATTACHMENT = 11  # the option type of a file
+
 
 class MemberClient:
     """Slash commands, button clicks, select choices and modal submissions; mixed into
@@ -38,7 +40,9 @@ class MemberClient:
         """An application command interaction, as a member typing `/name option:value` sends it.
 
         Each value goes with the option type the command was synced with (a string, an integer 4,
-        a number 10, a boolean 5), converted as the Discord client does. With `enforce_limits`,
+        a number 10, a boolean 5), converted as the Discord client does; an attachment option (11)
+        takes what `attachment()` returned, sent as its id with the file in `data.resolved`, as
+        Discord sends a file the member picked. With `enforce_limits`,
         refuses what the client would not send (an unknown or missing required option, a value
         outside the option's choices, min_value/max_value or min_length/max_length); without it,
         sends the value as a modified client could.
@@ -48,12 +52,18 @@ class MemberClient:
             raise AssertionError(f"/{name} was never synced, so a member could not use it")
         command = synced[0]
         declared = {o["name"]: o for o in command.get("options") or []}
-        sent = []
+        sent, resolved = [], {}
         for key, value in options.items():
             option = declared.get(key)
             if option is None:
                 raise AssertionError(f"/{name} has no option {key!r}; it has {list(declared)}")
             kind = option.get("type", 3)
+            if kind == ATTACHMENT:
+                if not isinstance(value, dict) or value.get("id") not in self.attachments:
+                    raise AssertionError(f"/{name} {key} takes a file: pass what emulator.attachment() returned")
+                resolved.setdefault("attachments", {})[value["id"]] = value
+                sent.append({"name": key, "type": kind, "value": value["id"]})
+                continue
             value = {4: int, 10: float, 5: bool}.get(kind, str)(value)
             if enforce_limits:
                 self._check_option(name, option, value)
@@ -63,9 +73,21 @@ class MemberClient:
             if missing:
                 raise AssertionError(f"the Discord client requires /{name} {missing}")
         data = {"id": command["id"], "name": name, "type": 1, "options": sent}
+        if resolved:
+            data["resolved"] = resolved
         if command.get("guild_id"):
             data["guild_id"] = command["guild_id"]
         return self._interaction(2, user, data)
+
+    def attachment(self, filename: str, data: bytes, content_type: str = "application/json") -> dict:
+        """A file a member picks for an attachment option: uploaded to the emulated CDN (its bytes are
+        served at `url`, and each download is recorded in `downloads`), as Discord's client uploads it
+        before it sends the command. Returns the attachment object Discord resolves the option to."""
+        attachment_id = self.snowflake()
+        self.attachments[attachment_id] = bytes(data)
+        url = f"http://127.0.0.1:{self.port}/attachments/{attachment_id}/{filename}"
+        return {"id": attachment_id, "filename": filename, "size": len(data), "url": url, "proxy_url": url,
+                "content_type": content_type, "ephemeral": True}
 
     @staticmethod
     def _check_option(name: str, option: dict, value) -> None:

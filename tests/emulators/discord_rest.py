@@ -29,6 +29,8 @@ class RestApi:
     (`calls`, `messages`, `interactions`, `commands`) they read and change."""
 
     async def _attachment(self, request: web.Request) -> web.Response:
+        self.downloads.append(request.match_info["id"])
+        await self._notify()
         data = self.attachments.get(request.match_info["id"])
         if data is None:
             return self._json({"code": 0, "message": "404: Not Found"}, 404)

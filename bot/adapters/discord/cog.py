@@ -4,13 +4,21 @@ Names, descriptions and arguments come from the command catalogue (`bot.commands
 is the core's. Answers are private (ephemeral) except the image, which is posted in the channel
 (privately too, for a member whose /settings say so).
 
-The core's buttons (the actions under an image, Undo, /settings) all go through `press`, and what
-the core answers (`Reply`) is drawn by `show`; a job they start is followed by `follow`, as /imagine's.
+The core's buttons (the actions under an image, Undo, /settings, the /link choices and the
+/profile import question) all go through `press`, and what the core answers (`Reply`) is drawn by
+`show`; a job they start is followed by `follow`, as /imagine's.
+
+Profiles that travel: `/profile action:` shares, unshares, exports (an ephemeral JSON file) or
+imports (the `file:` option, refused over 1 MB before it is downloaded); `/imagine profile:` paints
+with share codes (and `me`), read as Telegram's `--p`; `/link` and `/unlink` join and split a
+Discord and a Telegram account. Everything about a taste stays private (ephemeral).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
+import json
 import logging
 import re
 import secrets
@@ -26,7 +34,7 @@ from bot.adapters.discord import components as ui
 from bot.adapters.discord.port import MESSAGE_LIMIT, DiscordJobOutput, chat_ref
 from bot.commands import DISCORD, ONBOARD_COMMAND, command
 from bot.core import MemberRef, PagerView, ViperBot
-from bot.core.params import MAX_SEED, MAX_STRENGTH, ImagineParams
+from bot.core.params import FLAGS, MAX_SEED, MAX_STRENGTH, ImagineParams
 from bot.core.results import DELIVERIES
 from bot.core.types import Reply, Submitted
 from viper.contracts.errors import InvalidArgument, ViperError
@@ -35,6 +43,7 @@ from viper.contracts.jobs import ASPECT_RATIOS
 log = logging.getLogger("viper.discord")
 
 ONBOARD = ONBOARD_COMMAND[DISCORD]
+UPDATES_IN_PLACE = ("link", "imp")  # presses acknowledged at once, whose answer then edits the pressed message
 Choice = app_commands.Choice
 STEPS_CEILING = 200  # what the annotations allow; each cog narrows it to `[engine] max_steps`
 # The typed options of /imagine and /settings (Discord shows each under its name, up to 100 characters).
@@ -44,6 +53,7 @@ IMAGINE_OPTIONS = {
     "strength": f"How much your taste shapes it: 0 = plain, 1 = usual, {MAX_STRENGTH:g} = strongest",
     "no": "What to keep out of the image, such as: text, watermark",
     "steps": "Denoising steps, 1 to {max_steps}: more is slower and finer",
+    "profile": "Paint in other tastes: share codes (vp-…) and/or me, separated by spaces; they blend",
 }
 SETTINGS_OPTIONS = {
     "ar": "Your default aspect ratio (auto: square)",
@@ -52,6 +62,12 @@ SETTINGS_OPTIONS = {
     "delivery": "Where your images go: in the channel, or privately to you",
 }
 AR_CHOICES = [Choice(name=ar, value=ar) for ar in ASPECT_RATIOS]
+PROFILE_ACTIONS = ("share", "unshare", "export", "import")
+PROFILE_FILE = "The file /profile export made (with action: import)"
+EXPORT_NAME = "viper-profile.json"
+EXPORTED = ("📤 Your profile, comments, 👍/👎 and settings. Keep the file private: `/profile action: import` "
+            "with it puts them back, here or on another account.")
+IMPORT_HOW = "attach the file /profile export made: /profile action: import file: viper-profile.json"
 
 
 def slash(name: str):
@@ -86,6 +102,24 @@ def bound_steps(command: app_commands.Command, max_steps: int, described: str) -
     param = command._params["steps"]
     command._params["steps"] = dataclasses.replace(param, max_value=max_steps,
                                                    description=described.format(max_steps=max_steps))
+
+
+def share_codes(text: str | None, max_steps: int) -> list[str]:
+    """/imagine's `profile` option as Telegram's `--p` reads it (`FLAGS["p"]`): share codes in their
+    canonical form, and `me`; refused naming the option. Empty: no codes."""
+    if not text or not text.split():
+        return []
+    flag = FLAGS["p"]
+    try:
+        codes = flag.convert(text)
+    except ValueError:
+        codes = None
+    if codes is None or not flag.valid(codes, max_steps):
+        shown = " ".join(text.split())
+        shown = shown if len(shown) <= 40 else shown[:39] + "…"
+        raise InvalidArgument(f"the profile option takes {flag.describe(max_steps)}, not “{shown}”; nothing was queued",
+                              argument="profile")
+    return codes
 
 
 def who_of(interaction: discord.Interaction) -> MemberRef:
@@ -142,11 +176,14 @@ class ViperCog(commands.Cog):
         seed: app_commands.Range[int, 0, MAX_SEED] | None = None,
         strength: app_commands.Range[float, 0.0, MAX_STRENGTH] | None = None,
         no: str | None = None, steps: app_commands.Range[int, 1, STEPS_CEILING] | None = None,
+        profile: str | None = None,
     ) -> None:
         # Generation takes longer than the 3 s Discord allows for a first answer: acknowledge now.
         await interaction.response.defer(thinking=True, ephemeral=True)
         ref = chat_ref(interaction)
-        params = ImagineParams(prompt=prompt, ar=ar, seed=seed, strength=strength, no=no or "", steps=steps)
+        codes = share_codes(profile, self.core.settings.engine.max_steps)
+        params = ImagineParams(prompt=prompt, ar=ar, seed=seed, strength=strength, no=no or "", steps=steps,
+                               profiles=codes)
         await self.follow(interaction, await self.core.submit_imagine(who_of(interaction), params, ref), ref)
 
     async def follow(self, interaction: discord.Interaction, submitted: Submitted, ref: dict[str, Any],
@@ -168,8 +205,25 @@ class ViperCog(commands.Cog):
         self.client.tasks.spawn(work, f"viper-deliver-{submitted.job_id}")
 
     @slash("profile")
-    async def profile(self, interaction: discord.Interaction) -> None:
+    @app_commands.describe(file=PROFILE_FILE)
+    @app_commands.choices(action=[Choice(name=a, value=a) for a in PROFILE_ACTIONS])
+    async def profile(self, interaction: discord.Interaction, action: str | None = None,
+                      file: discord.Attachment | None = None) -> None:
+        """The profile as it is (no action), or one of the actions that make it travel. A file with no
+        action can only mean an import (which asks before it changes anything)."""
         who = who_of(interaction)
+        if action is None and file is not None:
+            action = "import"
+        if action == "share":
+            return await reply(interaction, await self.core.share(who))
+        if action == "unshare":
+            return await reply(interaction, await self.core.unshare(who))
+        if action == "export":
+            return await self._export(interaction, who)
+        if action == "import":
+            return await self._import(interaction, who, file)
+        if action is not None:  # what a client that skips the choices could send
+            raise InvalidArgument(f"the action is one of {', '.join(PROFILE_ACTIONS)}", argument="action")
         profile = await self.core.profile(who)
         if profile is not None:
             return await interaction.response.send_message(ephemeral=True, **ui.review(interaction.user.id, profile))
@@ -178,6 +232,38 @@ class ViperCog(commands.Cog):
         if count:
             text += "\n" + messages.comments_so_far(count, self.core.min_comments, DISCORD)
         await reply(interaction, text)
+
+    async def _export(self, interaction: discord.Interaction, who: MemberRef) -> None:
+        """The member's export document as a private JSON file (UTF-8, indented)."""
+        document = await self.core.export_profile(who)
+        data = json.dumps(document, ensure_ascii=False, indent=2).encode("utf-8")
+        await reply(interaction, EXPORTED, file=discord.File(io.BytesIO(data), filename=EXPORT_NAME))
+
+    async def _import(self, interaction: discord.Interaction, who: MemberRef, file: discord.Attachment | None) -> None:
+        """Check an export file and show what importing it would change, with the core's buttons. A
+        file over the limit is refused from its announced size, before anything is downloaded."""
+        if file is None:
+            raise InvalidArgument(IMPORT_HOW, argument="file")
+        self.core.check_import_size(file.size)
+        await interaction.response.defer(thinking=True, ephemeral=True)  # the download may take a moment
+        try:
+            data = await file.read()
+        except discord.HTTPException:
+            raise InvalidArgument("I couldn't download that file from Discord; please send it again",
+                                  argument="file") from None
+        await self.show(interaction, await self.core.ask_import(who, data), chat_ref(interaction))
+
+    @slash("link")
+    async def link(self, interaction: discord.Interaction, code: str | None = None) -> None:
+        """No code: a one-time code to type on Telegram. A code from Telegram: what joining would do, as choices."""
+        who = who_of(interaction)
+        if code is None or not code.strip():
+            return await reply(interaction, await self.core.start_link(who))
+        await self.show(interaction, await self.core.ask_link(who, code), chat_ref(interaction))
+
+    @slash("unlink")
+    async def unlink(self, interaction: discord.Interaction) -> None:
+        await reply(interaction, await self.core.unlink(who_of(interaction)))
 
     @slash("like")
     async def like(self, interaction: discord.Interaction, features: str) -> None:
@@ -236,11 +322,18 @@ class ViperCog(commands.Cog):
             await reply_error(interaction, err)
 
     async def press(self, interaction: discord.Interaction, who: MemberRef, route: str, args: list[str]) -> None:
-        """A core button (`act`, `undo`, `set`): the core decides what it means, `show` draws the answer."""
+        """A core button (`act`, `undo`, `set`, `link`, `imp`): the core decides what it means, `show`
+        draws the answer."""
         ref = chat_ref(interaction)
         if not opens_a_form(route, args) and route == "act":
             # It may queue an image or read a stored one: acknowledge within Discord's 3 s first.
             await interaction.response.defer(thinking=True, ephemeral=True)
+        elif route in UPDATES_IN_PLACE and interaction.message is not None:
+            # Merging profiles reads every comment again (an extraction), and an import rewrites a
+            # profile: acknowledge now (anyone but the owner is refused first, at once, as the core
+            # would); the answer then replaces the question.
+            self.core.check_owner(who, args[-1] if args else None)
+            await interaction.response.defer()
         await self.show(interaction, await self.core.press(who, route, args, ref), ref)
 
     async def on_pick(self, interaction: discord.Interaction, who: MemberRef, args: list[str], values) -> None:
@@ -266,8 +359,12 @@ class ViperCog(commands.Cog):
             return
         content = messages.fit(shown.text, MESSAGE_LIMIT)
         buttons = ui.rows_view(shown.rows)
-        if shown.edit and interaction.message is not None and not interaction.response.is_done():
-            return await interaction.response.edit_message(content=content, view=buttons)
+        if shown.edit and interaction.message is not None:
+            if not interaction.response.is_done():
+                return await interaction.response.edit_message(content=content, view=buttons)
+            if interaction.response.type is discord.InteractionResponseType.deferred_message_update:
+                await interaction.edit_original_response(content=content, view=buttons)
+                return
         extra: dict[str, Any] = {"view": buttons} if buttons is not None else {}
         if interaction.response.is_done():
             await interaction.followup.send(content, ephemeral=shown.private, **extra)

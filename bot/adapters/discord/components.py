@@ -6,9 +6,10 @@ Every component is a `Routed` dynamic item whose `custom_id` carries its state:
 A press is routed to the cog method of the same name; those whose last part is an owner's user id
 are refused (by the core) to anybody else.
 
-The core's own buttons (`bot.core.types.Button`: the actions under an image, Undo, /settings) are
-drawn by `rows_view`, with `Button.data` as their custom_id (`viper:act:<verb>:<job_id>`,
-`viper:undo:<snapshot>`, `viper:set:<key>:<value>:<owner>`); `ViperCog.press` hands a press back to
+The core's own buttons (`bot.core.types.Button`: the actions under an image, Undo, /settings, the
+/link choices and the /profile import question) are drawn by `rows_view`, with `Button.data` as
+their custom_id (`viper:act:<verb>:<job_id>`, `viper:undo:<snapshot>`, `viper:set:<key>:<value>:<owner>`,
+`viper:link:<code>:<choice>:<owner>`, `viper:imp:<yes|no>:<owner>`); `ViperCog.press` hands a press back to
 the core with the same route and args. A core row longer than Discord's five buttons is drawn as a
 select menu (`viper:pick:<row>`) whose options carry the buttons' data.
 """
@@ -35,7 +36,7 @@ WHY_INPUT_ID = "why"
 WHY_MODAL_PREFIX = "viper:why-modal:"
 WHY_MODAL_ID = re.compile(re.escape(WHY_MODAL_PREFIX) + r"(?P<job_id>[A-Za-z0-9_.-]+)")
 OWNED = ("profile", "redo", "forget")
-PRESSES = ("act", "undo", "set")  # the core's buttons: `ViperCog.press` hands them to `ViperBot.press`
+PRESSES = ("act", "undo", "set", "link", "imp")  # the core's buttons: `ViperCog.press` hands them to `ViperBot.press`
 PICK = "pick"  # a select menu drawn from a core row too long for buttons
 # Discord's limits: five buttons in an action row, five rows in a message, and text lengths in a modal.
 ROW_BUTTONS = ROWS = 5
@@ -50,7 +51,7 @@ OPTION_VALUE_MAX = 100
 
 
 class Routed(discord.ui.DynamicItem[discord.ui.Item],
-             template=r"viper:(?P<route>comment|skip|nav|done|profile|redo|forget|ic|act|undo|set|pick)(?::(?P<args>\S+))?"):
+             template=r"viper:(?P<route>comment|skip|nav|done|profile|redo|forget|ic|act|undo|set|link|imp|pick)(?::(?P<args>\S+))?"):
     """Any of the bot's components; `ViperCog.route` runs what a press of it means."""
 
     def __init__(self, item: discord.ui.Item):
@@ -82,7 +83,7 @@ def view(*items: discord.ui.Item) -> discord.ui.View:
 
 
 def pressed(data: str) -> tuple[str, list[str]] | None:
-    """(route, args) of a core button's data (`viper:<act|undo|set>:<arg>...`); None for anything else."""
+    """(route, args) of a core button's data (`viper:<act|undo|set|link|imp>:<arg>...`); None for anything else."""
     match = Routed.__discord_ui_compiled_template__.fullmatch(data)
     if match is None or match["route"] not in PRESSES:
         return None
