@@ -248,7 +248,7 @@ async def test_other_members_presses(runtime, settings, emu):
 async def test_imagine_options_and_settings(runtime, settings, emu):
     core = runtime.core
     options = {o["name"]: o for o in next(c for c in emu.commands["global"] if c["name"] == "imagine")["options"]}
-    assert list(options) == ["prompt", "ar", "seed", "strength", "no", "steps"]
+    assert list(options) == ["prompt", "ar", "seed", "strength", "no", "steps", "profile"]
     assert [c["value"] for c in options["ar"]["choices"]] == ["1:1", "4:3", "3:4", "3:2", "2:3", "16:9", "9:16", "21:9"]
     assert (options["seed"]["min_value"], options["seed"]["max_value"]) == (0, 2**32 - 1)
     assert (options["strength"]["min_value"], options["strength"]["max_value"]) == (0, 2)
