@@ -68,10 +68,11 @@ def help_text(platform: str, min_comments: int) -> str:
 def imagine_options(platform: str) -> str:
     """How to steer one /imagine, and what the buttons under an image do."""
     if platform == DISCORD:
-        how = "/imagine has options: ar (aspect ratio), seed, strength (0 plain … 2 strongest), no (what to avoid), steps."
+        how = ("/imagine has options: ar (aspect ratio), seed, strength (0 plain … 2 strongest), no (what to avoid), "
+               "steps, profile (share codes, or me, to paint in those tastes).")
     else:
         how = ("Steer one /imagine with flags after the prompt: /imagine a lighthouse at dusk --ar 16:9 --seed 7 "
-               "--strength 1.5 --no text, watermark --steps 30.")
+               "--strength 1.5 --no text, watermark --steps 30 (--p CODE paints in a shared taste).")
     return (how + " Under every image: 🔄 Reroll, 🎲 Vary, ⚖ Compare (plain vs yours), ℹ Info, 👍/👎, "
             "💬 Why (tell me what you think: I learn from it) and ✨ Mine (anyone: the same image in their taste).")
 
@@ -635,8 +636,8 @@ def ask_import(current: Profile | None, incoming: Profile | None, new_comments: 
     return "\n".join(lines)
 
 
-def imported(profile: Profile | None) -> str:
-    return "📥 Imported.\n" + format_profile(profile, "/start")
+def imported(profile: Profile | None, onboard_command: str = ONBOARD_COMMAND[TELEGRAM]) -> str:
+    return "📥 Imported.\n" + format_profile(profile, onboard_command)
 
 
 # -- busy servers: limits, moderation, admin controls --------------------------------------------------

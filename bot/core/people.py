@@ -18,6 +18,7 @@ import json
 from datetime import datetime, timezone
 
 from bot import messages
+from bot.commands import ONBOARD_COMMAND, TELEGRAM
 from bot.core.base import CoreBase
 from bot.core.codes import new_share_code, random_symbols, read_link_code
 from bot.core.types import Button, MemberRef, Reply
@@ -311,7 +312,9 @@ class PeopleFlows(CoreBase):
         if doc is None:
             raise InvalidArgument("that import is no longer waiting; send the file again", argument="file")
         await self.import_document(member.id, doc)
-        return Reply(text=messages.imported(await self.store.profile(member.id)), edit=True, toast="Imported")
+        profile = await self.store.profile(member.id)
+        return Reply(text=messages.imported(profile, ONBOARD_COMMAND.get(who.platform, ONBOARD_COMMAND[TELEGRAM])),
+                     edit=True, toast="Imported")
 
     async def import_document(self, person: int, doc: dict) -> None:
         """Replace the person's profile, comments, verdicts and settings with a checked document's."""
