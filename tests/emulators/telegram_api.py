@@ -24,10 +24,17 @@ Members send files too (`push_document`): the bot gets a Document and fetches it
 (refused over 20 MB, as Telegram does) and a download; documents the bot sends (sendDocument) keep
 the filename and type they were uploaded with (`ApiCall.file_names`, `file_types`).
 
+Groups have members of a status (`set_member_status`: creator, administrator, member...), which
+getChatMember answers (a member nobody set is a plain "member"); a forum supergroup
+(`make_forum`) has topics: `push_message(..., topic=)` writes in one, and the bot's messages land in
+the topic they reply to (or name with `message_thread_id`). A photo sent with `has_spoiler` carries
+`has_media_spoiler`, as Telegram shows it. Command lists are kept per BotCommandScope
+(`scoped_commands`; `commands` is the default scope's).
+
 Supported methods: getMe, deleteWebhook, getWebhookInfo, getUpdates, sendMessage, sendPhoto,
 sendDocument, sendMediaGroup, editMessageText, editMessageCaption, editMessageReplyMarkup,
-deleteMessage, setMyCommands, getMyCommands, answerCallbackQuery, sendChatAction, getFile, and file
-downloads.
+deleteMessage, setMyCommands, getMyCommands, answerCallbackQuery, sendChatAction, getFile,
+getChatMember, and file downloads.
 Add a method by writing an
 `_api_<name>` coroutine in telegram_methods.py that takes an `ApiCall` and returns the result (or
 raises `ApiError`).
@@ -65,6 +72,7 @@ from tests.emulators.telegram_model import (
     ApiError,
     StoredFile,
     _decode,
+    chat_member,
 )
 
 __all__ = [
@@ -101,7 +109,10 @@ class TelegramAPIEmulator(BotApiMethods, MessageStore):
         }
         self.calls: list[ApiCall] = []
         self.errors: list[ApiCall] = []
-        self.commands: list[dict] = []
+        self.commands: list[dict] = []  # the default scope's command list
+        self.scoped_commands: dict[tuple, list[dict]] = {}  # ("default",), ("all_chat_administrators",)...
+        self.member_statuses: dict[tuple[int, int], str] = {}  # (chat id, user id) -> creator, administrator...
+        self.users: dict[int, dict] = {}  # every member who wrote, by id (getChatMember shows them)
         self.messages: dict[tuple[int, int], dict] = {}  # (chat id, message id) -> Message JSON
         self.files: dict[str, StoredFile] = {}
         self._chats: dict[int, dict] = {}
@@ -170,6 +181,23 @@ class TelegramAPIEmulator(BotApiMethods, MessageStore):
         await self._notify()
         return update
 
+    def set_member_status(self, chat_id: int, user: int | dict, status: str) -> None:
+        """What getChatMember says about `user` in the group `chat_id`: "creator", "administrator",
+        "member" (everybody's, until set), "restricted", "left" or "kicked"."""
+        user_id = user if isinstance(user, int) else user["id"]
+        chat_member(self.users.get(user_id) or self.user(user_id), status)  # refuses an unknown status
+        self.member_statuses[(chat_id, user_id)] = status
+
+    def make_forum(self, chat_id: int) -> dict:
+        """The supergroup `chat_id` has topics (`is_forum`); messages may then name one."""
+        chat = self._chat(chat_id, None, "supergroup")
+        chat["is_forum"] = True
+        return chat
+
+    def commands_for(self, scope: str = "default", *ids: int) -> list[str]:
+        """The command names last set for a BotCommandScope (`"all_chat_administrators"`, ...)."""
+        return [c["command"] for c in self.scoped_commands.get((scope, *ids), [])]
+
     async def push_message(
         self,
         chat_id: int,
@@ -178,13 +206,19 @@ class TelegramAPIEmulator(BotApiMethods, MessageStore):
         reply_to_message_id: int | None = None,
         *,
         chat_type: str | None = None,
+        topic: int | None = None,
+        as_chat: bool = False,
     ) -> dict:
         """A member sends `text` in `chat_id` (optionally replying to a message); returns the Message JSON.
 
         A leading `/command` gets its `bot_command` entity, as Telegram adds it. The chat is private
-        when its id is positive unless `chat_type` says otherwise.
+        when its id is positive unless `chat_type` says otherwise. `topic`: the forum topic it is
+        written in (`make_forum` first); a reply is in the topic of the message it replies to.
+        `as_chat`: an anonymous admin writes as the group itself (`sender_chat` is the chat).
         """
-        message = self._member_message(chat_id, user, chat_type, reply_to_message_id, text=text)
+        message = self._member_message(chat_id, user, chat_type, reply_to_message_id, topic=topic, text=text)
+        if as_chat:
+            message["sender_chat"] = message["chat"]
         if text.startswith("/"):
             command = text.split(maxsplit=1)[0]
             message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(command)}]
@@ -221,9 +255,10 @@ class TelegramAPIEmulator(BotApiMethods, MessageStore):
         return message
 
     def _member_message(self, chat_id: int, user: int | dict, chat_type: str | None, reply_to_message_id: int | None,
-                        **content: Any) -> dict:
+                        topic: int | None = None, **content: Any) -> dict:
         """A new message from a member in `chat_id`, kept so the bot (and later messages) can refer to it."""
         sender = self.user(user) if isinstance(user, int) else dict(user)
+        self.users[sender["id"]] = sender
         chat = self._chat(chat_id, sender, chat_type)
         message: dict[str, Any] = {
             "message_id": self._new_message_id(chat_id),
@@ -232,11 +267,18 @@ class TelegramAPIEmulator(BotApiMethods, MessageStore):
             "from": sender,
             **content,
         }
+        replied = None
         if reply_to_message_id is not None:
             replied = self.messages.get((chat_id, reply_to_message_id))
             if replied is None:
                 raise ValueError(f"no message {reply_to_message_id} in chat {chat_id} to reply to")
             message["reply_to_message"] = {k: v for k, v in replied.items() if k != "reply_to_message"}
+        if topic is None and replied is not None:
+            topic = replied.get("message_thread_id")
+        if topic is not None:
+            if not chat.get("is_forum"):
+                raise ValueError(f"chat {chat_id} has no topics (make_forum first)")
+            message.update(message_thread_id=topic, is_topic_message=True)
         self.messages[(chat_id, message["message_id"])] = message
         return message
 

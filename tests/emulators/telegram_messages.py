@@ -86,6 +86,10 @@ class MessageStore:
         reply_to = self._reply_target(call, chat_id)
         if reply_to is not None:
             message["reply_to_message"] = {k: v for k, v in reply_to.items() if k != "reply_to_message"}
+        # In a forum, a message lands in the topic it names, else in the topic of what it replies to.
+        topic = call.params.get("message_thread_id") or (reply_to or {}).get("message_thread_id")
+        if topic and self._chats[chat_id].get("is_forum"):
+            message.update(message_thread_id=topic, is_topic_message=True)
         self.messages[(chat_id, message["message_id"])] = message
         return message
 

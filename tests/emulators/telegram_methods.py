@@ -11,11 +11,13 @@ import time
 
 from tests.emulators.telegram_model import (
     CALLBACK_ANSWER_LIMIT,
+    COMMAND_SCOPES,
     DOWNLOAD_LIMIT,
     NOT_MODIFIED,
     TEXT_LIMIT,
     ApiCall,
     ApiError,
+    chat_member,
 )
 
 
@@ -66,7 +68,8 @@ class BotApiMethods:
     async def _api_sendphoto(self, call: ApiCall) -> dict:
         chat_id = self._known_chat(call)
         photo = self._photo(call.params.get("photo"), call.files, "photo")
-        return self._bot_message(call, chat_id, photo=photo, **self._caption(call), **self._markup(call))
+        spoiler = {"has_media_spoiler": True} if call.params.get("has_spoiler") else {}
+        return self._bot_message(call, chat_id, photo=photo, **self._caption(call), **self._markup(call), **spoiler)
 
     async def _api_senddocument(self, call: ApiCall) -> dict:
         chat_id = self._known_chat(call)
@@ -131,6 +134,7 @@ class BotApiMethods:
         return True
 
     async def _api_setmycommands(self, call: ApiCall) -> bool:
+        scope = self._command_scope(call)
         commands = call.params.get("commands")
         if not isinstance(commands, list) or len(commands) > 100:
             raise ApiError(400, "Bad Request: commands must be a list of at most 100 BotCommand")
@@ -140,11 +144,36 @@ class BotApiMethods:
                 raise ApiError(400, "Bad Request: BOT_COMMAND_INVALID")
             if not 1 <= len(about) <= 256:
                 raise ApiError(400, "Bad Request: command description is invalid")
-        self.commands = commands
+        self.scoped_commands[scope] = commands
+        if scope == ("default",):
+            self.commands = commands
         return True
 
     async def _api_getmycommands(self, call: ApiCall) -> list[dict]:
-        return self.commands
+        return self.scoped_commands.get(self._command_scope(call), [])
+
+    def _command_scope(self, call: ApiCall) -> tuple:
+        """A BotCommandScope as a key: `("default",)`, `("all_chat_administrators",)`,
+        `("chat", chat_id)`, `("chat_member", chat_id, user_id)`..."""
+        scope = call.params.get("scope") or {"type": "default"}
+        kind = scope.get("type") if isinstance(scope, dict) else None
+        if kind not in COMMAND_SCOPES:
+            raise ApiError(400, "Bad Request: wrong parameter scope")
+        fields = COMMAND_SCOPES[kind]
+        if any(not isinstance(scope.get(f), int) for f in fields):
+            raise ApiError(400, f"Bad Request: scope {kind} needs {', '.join(fields)}")
+        return (kind, *(scope[f] for f in fields))
+
+    async def _api_getchatmember(self, call: ApiCall) -> dict:
+        chat_id = self._known_chat(call)
+        user_id = call.params.get("user_id")
+        if not isinstance(user_id, int):
+            raise ApiError(400, "Bad Request: invalid user_id specified")
+        if self._chats[chat_id]["type"] == "private" and user_id not in (chat_id, self.bot_user["id"]):
+            raise ApiError(400, "Bad Request: user not found")
+        status = self.member_statuses.get((chat_id, user_id), "member")
+        user = self.bot_user if user_id == self.bot_user["id"] else self.users.get(user_id) or self.user(user_id)
+        return chat_member(user, status)
 
     async def _api_answercallbackquery(self, call: ApiCall) -> bool:
         query_id = str(call.params.get("callback_query_id") or "")

@@ -28,6 +28,12 @@ CALLBACK_DATA_LIMIT = 64  # bytes
 CALLBACK_ANSWER_LIMIT = 200  # characters of an answerCallbackQuery text
 BUTTONS_LIMIT = 100  # buttons in one inline keyboard
 BAD_BUTTON = "Bad Request: can't parse inline keyboard button"
+# BotCommandScope types (setMyCommands, getMyCommands) and the fields each one needs.
+COMMAND_SCOPES = {
+    "default": (), "all_private_chats": (), "all_group_chats": (), "all_chat_administrators": (),
+    "chat": ("chat_id",), "chat_administrators": ("chat_id",), "chat_member": ("chat_id", "user_id"),
+}
+MEMBER_STATUSES = ("creator", "administrator", "member", "restricted", "left", "kicked")
 NOT_MODIFIED = (
     "Bad Request: message is not modified: specified new message content and reply markup are "
     "exactly the same as a current content and reply markup of the message"
@@ -108,6 +114,32 @@ class StoredFile:
         """The Document object a message carries."""
         return {"file_id": self.file_id, "file_unique_id": self.file_unique_id, "file_name": self.file_name,
                 "mime_type": self.mime_type, "file_size": len(self.data)}
+
+
+def chat_member(user: dict, status: str) -> dict:
+    """A ChatMember object of `status`, with the fields Telegram sends for it."""
+    if status not in MEMBER_STATUSES:
+        raise ValueError(f"no chat member status {status!r}; Telegram has {MEMBER_STATUSES}")
+    member: dict[str, Any] = {"status": status, "user": user}
+    if status == "creator":
+        member["is_anonymous"] = False
+    elif status == "administrator":
+        member.update(dict.fromkeys((
+            "can_be_edited", "is_anonymous", "can_promote_members", "can_post_stories", "can_edit_stories",
+            "can_delete_stories"), False))
+        member.update(dict.fromkeys((
+            "can_manage_chat", "can_delete_messages", "can_manage_video_chats", "can_restrict_members",
+            "can_change_info", "can_invite_users", "can_pin_messages", "can_manage_topics"), True))
+    elif status == "restricted":
+        member.update(dict.fromkeys((
+            "is_member", "can_change_info", "can_invite_users", "can_pin_messages", "can_send_polls",
+            "can_send_other_messages", "can_add_web_page_previews", "can_manage_topics", "can_send_audios",
+            "can_send_documents", "can_send_photos", "can_send_videos", "can_send_video_notes",
+            "can_send_voice_notes", "can_edit_tag", "can_react_to_messages"), False))
+        member.update(is_member=True, can_send_messages=True, until_date=0)
+    elif status == "kicked":
+        member["until_date"] = 0
+    return member
 
 
 def _decode(name: str, value: Any) -> Any:

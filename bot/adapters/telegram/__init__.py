@@ -3,7 +3,8 @@
 - `handlers`: commands, messages and imported files -> core calls; `buttons`: one CallbackQueryHandler
   per action;
 - `keyboards`: inline keyboards and their callback data (`keyboards.rows` draws the core's buttons);
-  `port`: the `JobOutput` of one /imagine (the photo with its action buttons).
+  `port`: the `JobOutput` of one /imagine (the photo with its action buttons, behind a spoiler when
+  the core says so); `servers`: each update's `Place`, group admins, `[telegram] allowed_chats`, /admin.
 Public API: `build_application(core, settings, token)` and `run_telegram(core, settings, token, stop)`.
 
 A ConversationHandler is not used on purpose: its state would live in this process's memory, while
@@ -16,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, BotCommandScopeAllChatAdministrators, Update
 from telegram.error import InvalidToken, TelegramError
-from telegram.ext import Application, ApplicationBuilder, CommandHandler, MessageHandler, filters
+from telegram.ext import Application, ApplicationBuilder, CommandHandler, MessageHandler, TypeHandler, filters
 
 from bot import messages
 from bot.adapters.telegram.buttons import TelegramButtons
@@ -33,10 +34,13 @@ log = logging.getLogger("viper.telegram")
 ADAPTER_KEY = "viper.telegram_adapter"
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S, WRITE_TIMEOUT_S, MEDIA_WRITE_TIMEOUT_S = 10.0, 30.0, 30.0, 60.0
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
+ADMIN_COMMANDS = ("admin",)  # in the menu of group administrators only
 
 
 def register(application: Application, handlers: TelegramHandlers) -> None:
     application.bot_data[ADAPTER_KEY] = handlers
+    # First, before every other group: groups left out of `[telegram] allowed_chats` stop here.
+    application.add_handler(TypeHandler(Update, handlers.gate), group=-1)
     new_messages = filters.UpdateType.MESSAGE
     for entry in for_platform(TELEGRAM):
         application.add_handler(CommandHandler(entry.name, getattr(handlers, f"on_{entry.name}"), filters=new_messages))
@@ -56,11 +60,15 @@ def register(application: Application, handlers: TelegramHandlers) -> None:
 
 
 async def post_init(application: Application) -> None:
-    """Publish the command list (the menu Telegram shows next to the text field)."""
+    """Publish the command list (the menu Telegram shows next to the text field): /admin only in
+    the menu of group administrators (Telegram shows the most specific scope's list, so theirs is
+    the whole catalogue)."""
     handlers: TelegramHandlers = application.bot_data[ADAPTER_KEY]
     handlers.bot = application.bot
+    everything = [BotCommand(c.name, c.description) for c in for_platform(TELEGRAM)]
     try:
-        await application.bot.set_my_commands([BotCommand(c.name, c.description) for c in for_platform(TELEGRAM)])
+        await application.bot.set_my_commands([c for c in everything if c.command not in ADMIN_COMMANDS])
+        await application.bot.set_my_commands(everything, scope=BotCommandScopeAllChatAdministrators())
     except TelegramError as e:  # a cosmetic failure must not keep the bot from starting
         log.warning("could not set the command list: %s", e)
 

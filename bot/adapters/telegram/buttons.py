@@ -220,7 +220,11 @@ class TelegramButtons:
 
             self.h.tasks.spawn(merge(), f"viper-link-{who.user_id}")
             return
-        reply: Reply = await self.core.press(who, route, args, chat_ref)
+        # Images made by a press (🔄 🎲 ⚖ ✨) count against the limits of the group they are made in.
+        place = None
+        if route == "act" and query.message is not None:
+            place = await self.h.places.place(self.h.bot, query.message.chat, query.from_user, message)
+        reply: Reply = await self.core.press(who, route, args, chat_ref, place=place)
         await answer(reply.toast, alert=reply.alert)  # before any slow work: the button stops spinning
         await self.draw(query, reply, who, chat_id, pressed)
 

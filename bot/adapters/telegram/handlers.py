@@ -15,6 +15,13 @@ Profiles that travel (#12): `/profile share|unshare|export|import`, `/link [CODE
 personal, so in a group their answers go to the member's private chat (`personal`). An import is a
 document sent with the caption `/profile import` (`on_import_file`): its size is checked before
 it is downloaded, and the core shows what would change, with buttons, before anything does.
+
+Busy groups (#13): every update that reaches the core carries its `Place` (`servers.Places`: the
+group, the topic, whether the member administers it), so the core applies the group's limits, its
+blocked terms and its pause; its refusals are answered with `messages.friendly`. `/usage` answers in
+place (counts only); `/admin ...` maps to the core's admin controls (`servers.admin_call`) and asks
+Telegram afresh whether the member is an admin. `gate` runs before every other handler: a group left
+out of `[telegram] allowed_chats` hears one sentence for a command of ours, and nothing else.
 """
 
 from __future__ import annotations
@@ -26,16 +33,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from telegram import InputMediaPhoto, Message, ReplyParameters, Update
-from telegram.constants import ChatAction, ChatType
+from telegram.constants import ChatAction, ChatType, MessageEntityType
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import ContextTypes
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot import messages
 from bot.adapters.telegram import keyboards
 from bot.adapters.telegram.port import TEXT_LIMIT, TelegramJobOutput, edit
-from bot.commands import ONBOARD_COMMAND, TELEGRAM, command
+from bot.adapters.telegram.servers import Places, admin_call
+from bot.commands import ONBOARD_COMMAND, TELEGRAM, command, for_platform
 from bot.core import Background, GalleryPage, MemberRef, OnboardingStatus, Submitted, ViperBot
 from bot.core.codes import read_link_code
+from bot.core.servers import Place
 from bot.core.types import Reply
 from bot.core.uploads import UploadCache
 from storage.store import JobRecord
@@ -89,7 +98,39 @@ class TelegramHandlers:
         self.bot = None  # the PTB Bot, set by `register`
         self.tasks = Background()
         self.uploads = UploadCache(core.store, TELEGRAM)
+        self.places = Places(settings)
         self._numbers: dict[str, NumberKeyboard] = {}  # user id -> their latest number keyboard
+
+    async def place_of(self, update: Update, *, fresh: bool = False) -> Place:
+        """Where a member's message comes from, for the core's limits and rules (`fresh`: ask
+        Telegram again whether they administer the group)."""
+        return await self.places.place(self.bot, update.effective_chat, update.effective_user,
+                                       update.effective_message, fresh=fresh)
+
+    async def gate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Before any other handler: a group that `[telegram] allowed_chats` leaves out is not
+        served. A command of ours there gets one sentence; a press is answered silently (its
+        button stops spinning), and anything else is ignored."""
+        if self.places.served(update.effective_chat):
+            return
+        if update.callback_query is not None:
+            try:
+                await update.callback_query.answer()
+            except TelegramError as e:
+                log.info("could not answer a button press: %s", e)
+        elif update.message is not None and self.is_our_command(update.message):
+            await update.message.reply_text(messages.NOT_SERVED_HERE)
+        raise ApplicationHandlerStop
+
+    def is_our_command(self, message: Message) -> bool:
+        """`/name` or `/name@<this bot>` at the start of the message, for a command of ours."""
+        entity = (message.entities or (None,))[0]
+        if entity is None or entity.type != MessageEntityType.BOT_COMMAND or entity.offset != 0:
+            return False
+        name, _, bot = message.parse_entity(entity)[1:].partition("@")
+        if bot and bot.lower() != (self.bot.username or "").lower():
+            return False
+        return name.lower() in {c.name for c in for_platform(TELEGRAM)}
 
     async def say(self, chat_id: int, text: str, markup=None, reply_to: int | None = None) -> Message:
         """Send `text` (with `markup`), as a reply to message `reply_to` when it is given (and still there)."""
@@ -203,7 +244,7 @@ class TelegramHandlers:
         try:
             count = await self.core.add_comment(who, image_id, message.text)
         except InvalidArgument as e:
-            if e.argument not in ("comment", "onboarding"):
+            if e.argument not in ("comment", "onboarding", "moderation"):
                 raise
             busy = e.argument == "onboarding"
             await message.reply_text(messages.COMMENT_WHILE_BUILDING if busy else messages.comment_refused(e, retry))
@@ -241,9 +282,11 @@ class TelegramHandlers:
 
         async def comment() -> None:
             try:
+                place = await self.places.place(self.bot, message.chat, message.from_user, message)
                 reply = await self.core.comment_on_result(
                     who, job_id, message.text, chat_ref,
                     on_started=lambda n: self.say(chat_id, messages.rereading(n), reply_to=message.message_id),
+                    place=place,
                 )
             except NotYours as e:
                 if private:
@@ -363,7 +406,10 @@ class TelegramHandlers:
         if not text.strip():
             example = command("like" if liked else "dislike").argument.example
             return await message.reply_text(messages.taste_usage(liked, example))
-        profile, added = await self.core.add_taste(who_of(update), text, liked=liked)
+        try:
+            profile, added = await self.core.add_taste(who_of(update), text, liked=liked, place=await self.place_of(update))
+        except InvalidArgument as e:  # a bad feature, or one this group's rules refuse
+            return await message.reply_text(messages.fit(messages.friendly(e), TEXT_LIMIT))
         reply = messages.taste_added(added, liked)
         if is_private(update):  # a member's whole taste is shown in private only
             reply += "\n\n" + messages.format_profile(profile, START)
@@ -440,8 +486,8 @@ class TelegramHandlers:
         who = who_of(update)
         chat_ref = {"chat_id": message.chat_id, "reply_to": message.message_id, "user_id": who.user_id}
         try:
-            submitted = await self.core.submit_imagine(who, prompt, chat_ref)
-        except InvalidArgument as e:
+            submitted = await self.core.submit_imagine(who, prompt, chat_ref, place=await self.place_of(update))
+        except InvalidArgument as e:  # a bad flag, a limit or a rule (`Refused`): nothing was queued
             if e.argument != "profile":
                 return await message.reply_text(messages.fit(messages.friendly(e), TEXT_LIMIT))
             # [bot] require_profile: say how to get one
@@ -494,6 +540,29 @@ class TelegramHandlers:
 
     async def resume_deliveries(self) -> int:
         return await self.core.resume(TELEGRAM, self.output_for, self.tasks.spawn)
+
+    # -- busy groups: /usage and /admin -------------------------------------------------------------
+
+    async def on_usage(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Today's images, what is left, the cooldown and the queued images: counts only, so in a
+        group it answers in place."""
+        message = update.effective_message
+        text = await self.core.usage(who_of(update), await self.place_of(update))
+        await message.reply_text(messages.fit(text, TEXT_LIMIT))
+
+    async def on_admin(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """`/admin channels|limits|block|pause|resume|stats ...`: the core's admin controls for this
+        group, with the member's rights asked of Telegram afresh. The core refuses non-admins and
+        private chats; words that fit no form get the usage of what was meant."""
+        message = update.effective_message
+        call = admin_call(self.core, argument_of(message.text).split())
+        if isinstance(call, str):
+            return await message.reply_text(call)
+        try:
+            text = await call(await self.place_of(update, fresh=True))
+        except ViperError as e:
+            text = messages.friendly(e)
+        await message.reply_text(messages.fit(text, TEXT_LIMIT))
 
     # -- everything else --------------------------------------------------------------------------
 

@@ -101,8 +101,10 @@ class TelegramJobOutput:
         await send(lambda: self.bot.send_message(self.chat_id, messages.fit(text, TEXT_LIMIT)))
 
     async def image(self, delivery: Delivery) -> Posted | bool:
-        """The photo with its caption and the action buttons under it; where it landed (message id
-        "" when Telegram's answer timed out: it most likely arrived, but replies to it can't be told)."""
+        """The photo with its caption and the action buttons under it, behind a spoiler when the core
+        says so (the safety check flagged it and `[moderation] nsfw_policy` is "spoiler"); where it
+        landed (message id "" when Telegram's answer timed out: it most likely arrived, but replies
+        to it can't be told)."""
         caption = "\n\n".join([delivery.caption, *delivery.notes])
         overflow: list[str] = []
         if len(caption) > CAPTION_LIMIT:
@@ -110,10 +112,11 @@ class TelegramJobOutput:
         reply = ReplyParameters(self.reply_to, allow_sending_without_reply=True) if self.reply_to else None
         png = delivery.result.png
         markup = keyboards.rows(delivery.rows)
+        spoiler = True if delivery.spoiler else None
         try:
             sent = await send(
                 lambda: self.bot.send_photo(self.chat_id, png, caption=caption, filename="viper.png",
-                                            reply_parameters=reply, reply_markup=markup),
+                                            reply_parameters=reply, reply_markup=markup, has_spoiler=spoiler),
                 raise_final=True,
             )
         except (Forbidden, BadRequest) as e:  # blocked, chat gone: retrying at every restart won't help
