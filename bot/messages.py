@@ -661,9 +661,19 @@ def _duration(delta) -> str:
     return f"{plural(hours, 'hour')} {plural(minutes, 'minute')}" if hours else plural(minutes, "minute")
 
 
+def _channel(platform: str, channel: str) -> str:
+    """A channel as members can find it: Discord's mention; on Telegram, a forum topic
+    (`<chat id>/<topic id>`) as its link, the chat itself as its main chat."""
+    if platform == DISCORD:
+        return f"<#{channel}>"
+    chat, _, topic = str(channel).partition("/")
+    if not topic:
+        return "this group's main chat (outside topics)"
+    return f"the topic https://t.me/c/{chat.removeprefix('-100')}/{topic}" if chat.startswith("-100") else f"topic {topic}"
+
+
 def not_this_channel(platform: str, channels: list[str]) -> str:
-    where = joined([f"<#{c}>" if platform == DISCORD else str(c) for c in channels])
-    return f"/imagine works only in {where} here"
+    return f"/imagine works only in {joined([_channel(platform, c) for c in channels])} here"
 
 
 def over_daily_limit(per_day: int, resets_in) -> str:
@@ -692,7 +702,7 @@ def usage(count: int, per_day: int, resets_in, cooldown: float, places: list) ->
 def admin_channels(platform: str, channels: list[str]) -> str:
     if not channels:
         return "/imagine works in every channel of this server."
-    return f"/imagine works only in {joined([f'<#{c}>' if platform == DISCORD else str(c) for c in channels])}."
+    return f"/imagine works only in {joined([_channel(platform, c) for c in channels])}."
 
 
 def admin_limits(per_day: int, cooldown: float, overridden: bool, exempt: bool) -> str:
@@ -734,6 +744,20 @@ def admin_stats(images: int, members: int, depth: int, by_rule: dict[str, int]) 
 
 
 WITHHELD_REASON = "the image safety check flagged that image, so it was withheld; try another prompt"
+
+# Telegram: a group that `[telegram] allowed_chats` leaves out hears this for a command, nothing else.
+NOT_SERVED_HERE = "I'm not switched on in this group; you can still talk to me in a private chat."
+
+# Telegram's /admin: the help line (/admin alone, or an unknown word) and each part's usage.
+ADMIN_USAGE = {
+    "": ("For this group's admins: /admin channels [all|here], /admin limits [<images per day> <cooldown s> | reset], "
+         "/admin block add|remove <term>, /admin block list, /admin pause, /admin resume, /admin stats."),
+    "channels": ("Usage: /admin channels shows where /imagine works; /admin channels here keeps it to this topic "
+                 "(outside topics: this group's main chat); /admin channels all allows it everywhere in this group."),
+    "limits": ("Usage: /admin limits shows this group's limits; /admin limits <images per day> <cooldown in seconds> "
+               "sets them (0: none), e.g. /admin limits 5 30; /admin limits reset puts back the bot's defaults."),
+    "block": "Usage: /admin block add <word or phrase>, /admin block remove <word or phrase>, or /admin block list.",
+}
 
 
 # -- errors ------------------------------------------------------------------------------------------
