@@ -121,7 +121,7 @@ async def test_onboarding_profile_and_imagine(runtime, settings, redis_url, disc
     settings.discord.guild_id = int(emu.guild_id)
     async with running_worker(settings, redis_url), running_bot(runtime, emu):
         # Commands are synced to the configured guild (instant), not globally.
-        assert {c["name"] for c in emu.commands[emu.guild_id]} == {"onboard", "imagine", "profile", "like", "dislike", "forget", "link", "unlink", "settings", "help"}
+        assert {c["name"] for c in emu.commands[emu.guild_id]} == {"onboard", "imagine", "profile", "like", "dislike", "forget", "link", "unlink", "settings", "usage", "admin", "help"}
         assert "global" not in emu.commands
 
         # /onboard: an ephemeral message with one gallery image and its buttons.
@@ -207,7 +207,7 @@ async def test_onboarding_profile_and_imagine(runtime, settings, redis_url, disc
 async def test_restart_keeps_buttons_and_open_comment_working(runtime, settings, discord_api):
     emu, total = discord_api, len(runtime.gallery)
     async with running_bot(runtime, emu):
-        assert {c["name"] for c in emu.commands["global"]} == {"onboard", "imagine", "profile", "like", "dislike", "forget", "link", "unlink", "settings", "help"}
+        assert {c["name"] for c in emu.commands["global"]} == {"onboard", "imagine", "profile", "like", "dislike", "forget", "link", "unlink", "settings", "usage", "admin", "help"}
         sent, _ = await interact(emu, emu.slash_command("onboard", BOB))
         message = emu.messages[sent.original_id]
         modal = await open_modal(emu, message, BOB)  # Bob starts typing, then the bot restarts

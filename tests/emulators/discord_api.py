@@ -13,7 +13,7 @@ REST (under `/api/v10`, what `settings.discord.api_base_url` points at)
 - `POST /webhooks/{app}/{token}`, `GET/PATCH/DELETE /webhooks/{app}/{token}/messages/{id|@original}`:
   follow-ups and edits. The first follow-up after a deferred ("thinking") response fills that
   response, as on Discord. `expire_token` makes a token unknown (10015), as after 15 minutes.
-- `POST /channels/{id}/messages`: plain bot messages, in the guild's channel or a direct-message
+- `POST /channels/{id}/messages`: plain bot messages, in a guild channel or a direct-message
   channel (refused with 50007 for a member in `dms_closed`).
 - `POST /users/@me/channels`: the direct-message channel with a member who has used the bot.
 - `GET /attachments/{id}/{filename}`: the bytes of an uploaded file (the bot's, or one a member
@@ -21,13 +21,21 @@ REST (under `/api/v10`, what `settings.discord.api_base_url` points at)
 Bot endpoints check the `Authorization: Bot <token>` header; webhook endpoints check the token.
 
 Gateway (a websocket at `/gateway`): HELLO, heartbeat ACKs, IDENTIFY -> READY then GUILD_CREATE for
-one guild with one text channel; RESUME is refused with INVALID_SESSION. Frames are plain JSON text
+one guild with three text channels ("art", where members act unless told; "general"; the
+age-restricted "after-dark", `nsfw`) and two roles (@everyone, without Manage Server, and
+"Moderators", with it: `grant_manage_guild(user)`); RESUME is refused with INVALID_SESSION. Frames are plain JSON text
 (discord.py accepts them even when it asked for compression). `send_interaction` pushes an
 `INTERACTION_CREATE` dispatch built from the JSON Discord sends: type 2 (slash command with
 `data.options` typed as the command was synced, within its choices and ranges, files in
 `data.resolved.attachments`), type 3 (a message component, carrying the message it sits on: a button with
 `data.component_type` 2, or a string select menu with `data.component_type` 3 and the chosen
 `data.values`) and type 5 (modal submit with `data.components`).
+
+A member's interactions carry their roles and resolved permissions and the channel they act in
+(`channel_id=`, with its `nsfw` flag); a command synced with `default_member_permissions` is offered
+only to members who have them, unless the server opened it to everyone (`open_to_everyone(name)`).
+A group's subcommand is named with it (`slash_command("admin pause", user)`). An uploaded file
+named `SPOILER_...` is recorded with the IS_SPOILER attachment flag (`SPOILER`), as Discord does.
 
 Messages are checked against the component limits Discord enforces (custom_id length, labels,
 at most 5 action rows of 5 buttons or one select menu, 1 to 25 select options, custom_ids unique
@@ -63,8 +71,11 @@ from tests.emulators.discord_model import (
     DEFERRED_UPDATE_MESSAGE,
     DISCORD_EPOCH_MS,
     EPHEMERAL,
+    EVERYONE_PERMISSIONS,
     LOADING,
+    MANAGE_GUILD,
     MODAL,
+    SPOILER,
     UPDATE_MESSAGE,
     Call,
     DiscordError,
@@ -81,7 +92,9 @@ __all__ = [
     "DISCORD_EPOCH_MS",
     "EPHEMERAL",
     "LOADING",
+    "MANAGE_GUILD",
     "MODAL",
+    "SPOILER",
     "UPDATE_MESSAGE",
     "Call",
     "DiscordEmulator",
@@ -105,6 +118,21 @@ class DiscordEmulator(RestApi, MemberClient, MessageStore):
         self.token = token
         self.guild_id = str(guild_id)
         self.channel_id = str(channel_id)
+        # The guild's text channels: "art" (where members act unless told), "general", and the
+        # age-restricted "after-dark" (`nsfw`, as a server marks a channel age-restricted).
+        self.general_channel_id = str(channel_id + 1)
+        self.nsfw_channel_id = str(channel_id + 2)
+        self.channels: dict[str, dict] = {
+            self.channel_id: self._text_channel(self.channel_id, "art", 0),
+            self.general_channel_id: self._text_channel(self.general_channel_id, "general", 1),
+            self.nsfw_channel_id: self._text_channel(self.nsfw_channel_id, "after-dark", 2, nsfw=True),
+        }
+        # Members with the "Moderators" role, which grants Manage Server; @everyone lacks it.
+        self.moderator_role_id = str(guild_id + 10)
+        self.moderators: set[str] = set()
+        # Commands the server's admins opened to everyone (Server Settings > Integrations), whatever
+        # their default_member_permissions say.
+        self.opened: set[str] = set()
         self.response_deadline_s = response_deadline_s
         self._counter = 0
         self.application_id = self.snowflake()
@@ -176,18 +204,40 @@ class DiscordEmulator(RestApi, MemberClient, MessageStore):
         return {"id": str(user_id), "username": name, "global_name": name.title(), "discriminator": "0",
                 "avatar": None, "public_flags": 0}
 
-    def channel(self) -> dict:
-        return {"id": self.channel_id, "type": 0, "guild_id": self.guild_id, "name": "art", "position": 0,
-                "permission_overwrites": [], "nsfw": False, "parent_id": None, "topic": None,
+    def _text_channel(self, channel_id: str, name: str, position: int, *, nsfw: bool = False) -> dict:
+        return {"id": channel_id, "type": 0, "guild_id": self.guild_id, "name": name, "position": position,
+                "permission_overwrites": [], "nsfw": nsfw, "parent_id": None, "topic": None,
                 "last_message_id": None, "rate_limit_per_user": 0, "flags": 0}
+
+    def channel(self, channel_id: str | None = None) -> dict:
+        """A text channel of the guild (the "art" channel unless told), as Discord describes it."""
+        return dict(self.channels[str(channel_id or self.channel_id)])
+
+    def grant_manage_guild(self, user: dict) -> None:
+        """Give a member the Moderators role (Manage Server), as a server's owner would."""
+        self.moderators.add(user["id"])
+
+    def open_to_everyone(self, name: str) -> None:
+        """Let every member use a command whatever its default_member_permissions, as a server's
+        admins can in Server Settings > Integrations."""
+        self.opened.add(name)
+
+    def permissions_of(self, user: dict) -> int:
+        """A member's permissions in the guild: @everyone's, plus Manage Server for a moderator."""
+        everyone = int(EVERYONE_PERMISSIONS)
+        return everyone | MANAGE_GUILD if user["id"] in self.moderators else everyone
 
     def guild(self) -> dict:
         return {
             "id": self.guild_id, "name": "Emulated guild", "icon": None, "owner_id": self.owner["id"],
             "unavailable": False, "member_count": 2, "large": False, "features": [], "preferred_locale": "en-US",
-            "roles": [{"id": self.guild_id, "name": "@everyone", "permissions": "2248473465835073", "position": 0,
-                       "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0}],
-            "emojis": [], "stickers": [], "channels": [self.channel()], "threads": [], "members": [],
+            "roles": [{"id": self.guild_id, "name": "@everyone", "permissions": EVERYONE_PERMISSIONS, "position": 0,
+                       "color": 0, "hoist": False, "managed": False, "mentionable": False, "flags": 0},
+                      {"id": self.moderator_role_id, "name": "Moderators", "permissions": str(MANAGE_GUILD),
+                       "position": 1, "color": 0, "hoist": False, "managed": False, "mentionable": False,
+                       "flags": 0}],
+            "emojis": [], "stickers": [], "channels": [dict(c) for c in self.channels.values()], "threads": [],
+            "members": [],
             "voice_states": [], "presences": [], "stage_instances": [], "guild_scheduled_events": [],
             "joined_at": _iso(), "verification_level": 0, "default_message_notifications": 0,
             "explicit_content_filter": 0, "mfa_level": 0, "system_channel_flags": 0, "premium_tier": 0,

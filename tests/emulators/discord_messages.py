@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.emulators.discord_model import EPHEMERAL, LOADING, DiscordError, SentInteraction, Upload, _iso
+from tests.emulators.discord_model import EPHEMERAL, LOADING, SPOILER, DiscordError, SentInteraction, Upload, _iso
 
 
 class MessageStore:
@@ -13,6 +13,8 @@ class MessageStore:
                  webhook: bool = False, interaction: SentInteraction | None = None, channel_id: str | None = None,
                  guild_id: str | None = "") -> dict:
         message_id = self.snowflake()
+        if channel_id is None and interaction is not None:  # an answer lands in the interaction's channel
+            channel_id = interaction.payload.get("channel_id")
         message = {
             "id": message_id, "type": 20 if interaction is not None else 0, "channel_id": channel_id or self.channel_id,
             "guild_id": self.guild_id if guild_id == "" else guild_id, "author": author or self.bot_user, "content": "", "tts": False,
@@ -115,6 +117,8 @@ class MessageStore:
                 attachments.append({
                     "id": attachment_id, "filename": upload.filename, "size": len(upload.data), "url": url,
                     "proxy_url": url, "content_type": upload.content_type,
+                    # Discord hides a file named SPOILER_... behind a spoiler, and flags it IS_SPOILER.
+                    "flags": SPOILER if upload.filename.startswith("SPOILER_") else 0,
                     **({"description": entry["description"]} if entry.get("description") else {}),
                 })
             message["attachments"] = attachments

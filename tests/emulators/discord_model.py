@@ -10,6 +10,9 @@ from typing import Any
 DISCORD_EPOCH_MS = 1420070400000
 EPHEMERAL = 1 << 6
 LOADING = 1 << 7
+SPOILER = 1 << 3  # an attachment's IS_SPOILER flag: Discord sets it for a file named SPOILER_...
+MANAGE_GUILD = 1 << 5  # the Manage Server permission
+EVERYONE_PERMISSIONS = "2248473465835073"  # what @everyone may do in the emulated guild (no Manage Server)
 
 # Interaction callback types
 CHANNEL_MESSAGE = 4

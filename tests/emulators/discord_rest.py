@@ -106,12 +106,15 @@ class RestApi:
             scope = match[1] or "global"
             synced = []
             for command in body:
-                synced.append({
+                entry = {
                     "id": self.snowflake(), "application_id": self.application_id, "version": self.snowflake(),
                     "type": command.get("type", 1), "description": command.get("description", ""),
                     "options": command.get("options", []), "default_member_permissions": None, "nsfw": False,
                     **({"guild_id": scope} if match[1] else {}), **command,
-                })
+                }
+                if entry["default_member_permissions"] is not None:  # Discord answers a permission set as a string
+                    entry["default_member_permissions"] = str(entry["default_member_permissions"])
+                synced.append(entry)
             self.commands[scope] = synced
             return 200, synced
         if m == "POST" and (match := re.fullmatch(r"/interactions/(\d+)/([^/]+)/callback", p)):
@@ -141,8 +144,8 @@ class RestApi:
             return 200, self._dm_channel(str(body.get("recipient_id", "")))
         if m == "POST" and (match := re.fullmatch(r"/channels/(\d+)/messages", p)):
             self._bot_auth(request)
-            if match[1] == self.channel_id:
-                return 200, self._message(body, call.files)
+            if match[1] in self.channels:
+                return 200, self._message(body, call.files, channel_id=match[1])
             recipient = next((u for u, c in self.dm_channels.items() if c["id"] == match[1]), None)
             if recipient is None:
                 raise DiscordError(404, 10003, "Unknown Channel")

@@ -12,6 +12,13 @@ Profiles that travel: `/profile action:` shares, unshares, exports (an ephemeral
 imports (the `file:` option, refused over 1 MB before it is downloaded); `/imagine profile:` paints
 with share codes (and `me`), read as Telegram's `--p`; `/link` and `/unlink` join and split a
 Discord and a Telegram account. Everything about a taste stays private (ephemeral).
+
+Busy servers (#13): every request says where it comes from (`place_of`: the server, the channel,
+whether the member has Manage Server, whether the channel is age-restricted), and the core applies
+the server's limits, blocked terms, channels and pause to it; a refusal reaches the member
+privately. `/usage` shows the member's counts; `/admin` is a command group that Discord shows only
+to members with Manage Server, in servers (the core checks again on every use: a server may open it
+to others in its Integrations settings).
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from bot.commands import DISCORD, ONBOARD_COMMAND, command
 from bot.core import MemberRef, PagerView, ViperBot
 from bot.core.params import FLAGS, MAX_SEED, MAX_STRENGTH, ImagineParams
 from bot.core.results import DELIVERIES
+from bot.core.servers import MAX_TERM_CHARS, Place
 from bot.core.types import Reply, Submitted
 from viper.contracts.errors import InvalidArgument, ViperError
 from viper.contracts.jobs import ASPECT_RATIOS
@@ -68,6 +76,18 @@ EXPORT_NAME = "viper-profile.json"
 EXPORTED = ("📤 Your profile, comments, 👍/👎 and settings. Keep the file private: `/profile action: import` "
             "with it puts them back, here or on another account.")
 IMPORT_HOW = "attach the file /profile export made: /profile action: import file: viper-profile.json"
+# The options of each group's subcommands (the subcommands themselves are the catalogue's).
+CHANNEL_ACTIONS = ("add", "remove", "clear", "list")
+BLOCK_ACTIONS = ("add", "remove", "list")
+SUBCOMMAND_OPTIONS = {"admin": {
+    "channels": {"action": "add or remove a channel, clear (everywhere again) or list (the default)",
+                 "channel": "The channel to add or remove"},
+    "limits": {"images_per_day": "Images per member per day, 0 = unlimited",
+               "cooldown_s": "Seconds between a member's images, 0 = none",
+               "reset": "Back to the bot's defaults (before the other options)"},
+    "block": {"action": "add or remove a term, or list them (the default)",
+              "term": f"A word or phrase of at most {MAX_TERM_CHARS} characters, matched as whole words"},
+}}
 
 
 def slash(name: str):
@@ -78,6 +98,29 @@ def slash(name: str):
         if entry.argument is not None:
             callback = app_commands.describe(**{entry.argument.name: entry.argument.description})(callback)
         return app_commands.command(name=entry.name, description=entry.description[:100])(callback)
+
+    return decorate
+
+
+def group(name: str) -> app_commands.Group:
+    """A catalogue command with subcommands, as a slash command group; one for a server's admins
+    (`for_admins`) is shown by default only to members with Manage Server, and only in servers."""
+    entry = command(name)
+    extra: dict[str, Any] = {}
+    if entry.for_admins:
+        extra = {"default_permissions": discord.Permissions(manage_guild=True), "guild_only": True}
+    return app_commands.Group(name=entry.name, description=entry.description[:100], **extra)
+
+
+def subcommand(parent: app_commands.Group, name: str):
+    """`parent.command` with the catalogue's subcommand name and description, and its options' descriptions."""
+    entry = next(sub for sub in command(parent.name).subcommands if sub.name == name)
+
+    def decorate(callback):
+        described = SUBCOMMAND_OPTIONS.get(parent.name, {}).get(name)
+        if described:
+            callback = app_commands.describe(**described)(callback)
+        return parent.command(name=entry.name, description=entry.description[:100])(callback)
 
     return decorate
 
@@ -124,6 +167,23 @@ def share_codes(text: str | None, max_steps: int) -> list[str]:
 
 def who_of(interaction: discord.Interaction) -> MemberRef:
     return MemberRef(DISCORD, str(interaction.user.id), interaction.user.display_name)
+
+
+def place_of(interaction: discord.Interaction) -> Place:
+    """Where an interaction comes from, for the core's rules: the server (None in a direct message),
+    the channel, whether the member has Manage Server, whether the channel is age-restricted."""
+    user, channel = interaction.user, interaction.channel
+    admin = False
+    if interaction.guild_id is not None and isinstance(user, discord.Member):
+        guild = interaction.guild
+        # A cached server (the bot's own, with the guilds intent) knows its roles; otherwise the
+        # permissions Discord resolved for this interaction hold the member's (Manage Server included).
+        known = guild is not None and guild.default_role is not None
+        admin = (user.guild_permissions if known else interaction.permissions).manage_guild
+    is_nsfw = getattr(channel, "is_nsfw", None)
+    return Place(DISCORD, str(interaction.guild_id) if interaction.guild_id else None,
+                 str(interaction.channel_id) if interaction.channel_id else None,
+                 is_admin=bool(admin), nsfw_channel=bool(is_nsfw()) if callable(is_nsfw) else False)
 
 
 async def reply(interaction: discord.Interaction, text: str, **kwargs: Any) -> None:
@@ -184,7 +244,8 @@ class ViperCog(commands.Cog):
         codes = share_codes(profile, self.core.settings.engine.max_steps)
         params = ImagineParams(prompt=prompt, ar=ar, seed=seed, strength=strength, no=no or "", steps=steps,
                                profiles=codes)
-        await self.follow(interaction, await self.core.submit_imagine(who_of(interaction), params, ref), ref)
+        submitted = await self.core.submit_imagine(who_of(interaction), params, ref, place=place_of(interaction))
+        await self.follow(interaction, submitted, ref)
 
     async def follow(self, interaction: discord.Interaction, submitted: Submitted, ref: dict[str, Any],
                      lead: str | None = None) -> None:
@@ -274,7 +335,8 @@ class ViperCog(commands.Cog):
         await self._add_taste(interaction, features, liked=False)
 
     async def _add_taste(self, interaction: discord.Interaction, features: str, *, liked: bool) -> None:
-        profile, added = await self.core.add_taste(who_of(interaction), features, liked=liked)
+        profile, added = await self.core.add_taste(who_of(interaction), features, liked=liked,
+                                                   place=place_of(interaction))
         await reply(interaction, messages.taste_added(added, liked) + "\n\n" + messages.format_profile(profile, ONBOARD))
 
     @slash("forget")
@@ -300,9 +362,66 @@ class ViperCog(commands.Cog):
         )
         await self.show(interaction, shown, chat_ref(interaction))  # a new message: a command has none to edit
 
+    @slash("usage")
+    async def usage(self, interaction: discord.Interaction) -> None:
+        """Today's images, what is left, the cooldown and the member's queued images, privately."""
+        await reply(interaction, await self.core.usage(who_of(interaction), place_of(interaction)))
+
     @slash("help")
     async def help(self, interaction: discord.Interaction) -> None:
         await reply(interaction, messages.help_text(DISCORD, self.core.min_comments))
+
+    # -- /admin: a group only members with Manage Server see, in servers ---------------------------------
+
+    admin = group("admin")
+
+    @subcommand(admin, "channels")
+    @app_commands.choices(action=[Choice(name=a, value=a) for a in CHANNEL_ACTIONS])
+    async def admin_channels(self, interaction: discord.Interaction, action: str = "list",
+                             channel: discord.TextChannel | None = None) -> None:
+        """Where /imagine works: the current list with a channel added or removed, none (everywhere),
+        or the list as it is."""
+        place = place_of(interaction)
+        channels = None
+        if action in ("add", "remove"):
+            if channel is None:
+                raise InvalidArgument(f"choose the channel to {action}", argument="channel")
+            current = (await self.core.store.scope_settings(place.scope)).channels if place.scope else []
+            ident = str(channel.id)
+            channels = [*current, ident] if action == "add" else [c for c in current if c != ident]
+        elif action == "clear":
+            channels = []
+        await reply(interaction, await self.core.admin_channels(place, channels))
+
+    @subcommand(admin, "limits")
+    async def admin_limits(self, interaction: discord.Interaction,
+                           images_per_day: app_commands.Range[int, 0, 100_000] | None = None,
+                           cooldown_s: app_commands.Range[int, 0, 86_400] | None = None, reset: bool = False) -> None:
+        await reply(interaction, await self.core.admin_limits(place_of(interaction), images_per_day, cooldown_s,
+                                                              reset=reset))
+
+    @subcommand(admin, "block")
+    @app_commands.choices(action=[Choice(name=a, value=a) for a in BLOCK_ACTIONS])
+    async def admin_block(self, interaction: discord.Interaction, action: str = "list",
+                          term: app_commands.Range[str, 1, MAX_TERM_CHARS] | None = None) -> None:
+        await reply(interaction, await self.core.admin_block(place_of(interaction), action, term or ""))
+
+    @subcommand(admin, "pause")
+    async def admin_pause(self, interaction: discord.Interaction) -> None:
+        await self._pause(interaction, True)
+
+    @subcommand(admin, "resume")
+    async def admin_resume(self, interaction: discord.Interaction) -> None:
+        await self._pause(interaction, False)
+
+    async def _pause(self, interaction: discord.Interaction, paused: bool) -> None:
+        place = place_of(interaction)
+        await interaction.response.defer(thinking=True, ephemeral=True)  # every queued job here is held or let go
+        await reply(interaction, await self.core.admin_pause(place, paused))
+
+    @subcommand(admin, "stats")
+    async def admin_stats(self, interaction: discord.Interaction) -> None:
+        await reply(interaction, await self.core.admin_stats(place_of(interaction)))
 
     async def cog_app_command_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
         await reply_error(interaction, getattr(error, "original", error))
@@ -334,7 +453,7 @@ class ViperCog(commands.Cog):
             # would); the answer then replaces the question.
             self.core.check_owner(who, args[-1] if args else None)
             await interaction.response.defer()
-        await self.show(interaction, await self.core.press(who, route, args, ref), ref)
+        await self.show(interaction, await self.core.press(who, route, args, ref, place_of(interaction)), ref)
 
     async def on_pick(self, interaction: discord.Interaction, who: MemberRef, args: list[str], values) -> None:
         """A choice in a select menu drawn from a core row (`ui.choice_menu`): the press of that button."""
@@ -377,7 +496,8 @@ class ViperCog(commands.Cog):
         try:
             await interaction.response.defer(thinking=True, ephemeral=True)
             ref = chat_ref(interaction)
-            await self.show(interaction, await self.core.comment_on_result(who_of(interaction), job_id, text, ref), ref)
+            shown = await self.core.comment_on_result(who_of(interaction), job_id, text, ref, place=place_of(interaction))
+            await self.show(interaction, shown, ref)
         except Exception as err:  # noqa: BLE001 - answered, and logged by reply_error
             await reply_error(interaction, err)
 

@@ -2,7 +2,9 @@
 
 An image goes out with the core's action buttons under it (`Delivery.rows`, drawn by
 `components.rows_view`). A member whose /settings say "private" gets it as an ephemeral follow-up
-on the interaction, or in a direct message once the token has expired; never in the channel.
+on the interaction, or in a direct message once the token has expired; never in the channel. An
+image the safety check flagged goes behind a spoiler when the core says so (`Delivery.spoiler`,
+`[moderation] nsfw_policy`); one the core withholds never reaches the port.
 """
 
 from __future__ import annotations
@@ -98,7 +100,7 @@ class DiscordJobOutput:
 
         def png() -> discord.File:
             return discord.File(io.BytesIO(delivery.result.png), filename=f"viper-{delivery.result.seed}.png",
-                                description=caption[:1000])
+                                description=caption[:1000], spoiler=delivery.spoiler)
 
         def buttons() -> Any:  # a fresh view for each attempt: discord.py keeps the one it sent
             return rows_view(delivery.rows) or discord.utils.MISSING
