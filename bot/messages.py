@@ -651,7 +651,7 @@ def moderated(what: str) -> str:
             "queued or saved. Please rephrase it")
 
 
-PAUSED_HERE = "image generation is paused in this server by its admins; your queued images are kept. Try again later"
+PAUSED_HERE = "image generation is paused here by the admins; your queued images are kept. Try again later"
 ADMIN_ONLY_IN_SERVERS = "admin commands work in a server or group, for its admins"
 
 
@@ -701,21 +701,21 @@ def usage(count: int, per_day: int, resets_in, cooldown: float, places: list) ->
 
 def admin_channels(platform: str, channels: list[str]) -> str:
     if not channels:
-        return "/imagine works in every channel of this server."
+        return "/imagine works everywhere here."
     return f"/imagine works only in {joined([_channel(platform, c) for c in channels])}."
 
 
 def admin_limits(per_day: int, cooldown: float, overridden: bool, exempt: bool) -> str:
     daily = f"{plural(per_day, 'image')} per member per day" if per_day else "no daily limit"
     wait = f"a {plural(int(cooldown), 'second')} cooldown" if cooldown else "no cooldown"
-    source = "set for this server" if overridden else "the bot's defaults"
+    source = "set here by the admins" if overridden else "the bot's defaults"
     return f"Limits here: {daily}, {wait} ({source}). Admins are {'exempt' if exempt else 'not exempt'}."
 
 
 def admin_terms(terms: list[str], config_terms: int) -> str:
     base = f" (plus {plural(config_terms, 'term')} the operator blocks everywhere)" if config_terms else ""
     if not terms:
-        return "This server blocks no terms of its own" + base + "."
+        return "No terms are blocked here by the admins" + base + "."
     return f"Blocked here{base}: " + ", ".join(terms)
 
 
@@ -733,13 +733,13 @@ def already_paused(paused: bool) -> str:
 
 def paused_now(paused: bool, held: int) -> str:
     if paused:
-        return f"⏸ Generation paused in this server; {plural(held, 'queued image')} wait until /admin resume."
+        return f"⏸ Generation paused here; {plural(held, 'queued image')} wait until /admin resume."
     return "▶ Generation resumed; queued images are back in line."
 
 
 def admin_stats(images: int, members: int, depth: int, by_rule: dict[str, int]) -> str:
     refusals = ", ".join(f"{rule} {n}" for rule, n in sorted(by_rule.items())) or "none"
-    return (f"📈 Today here: {plural(images, 'image')} for {plural(members, 'member')}. Queue (all servers): {depth}. "
+    return (f"📈 Today here: {plural(images, 'image')} for {plural(members, 'member')}. Queue (everywhere): {depth}. "
             f"Refusals in the last 24 h by rule: {refusals}.")
 
 

@@ -99,7 +99,7 @@ class ServerFlows(CoreBase):
         if place is None or place.scope is None:
             raise InvalidArgument(messages.ADMIN_ONLY_IN_SERVERS, argument="admin")
         if not place.is_admin:
-            raise NotYours("only this server's admins can do that", argument="admin")
+            raise NotYours("only the admins here can do that", argument="admin")
         return place.scope
 
     async def admin_channels(self, place: Place, channel_ids: list[str] | None) -> str:
@@ -139,7 +139,7 @@ class ServerFlows(CoreBase):
             raise InvalidArgument(f"give a word or phrase of at most {MAX_TERM_CHARS} characters", argument="term")
         if action == "add":
             if len(await self.store.scope_terms(scope)) >= MAX_SCOPE_TERMS:
-                raise InvalidArgument(f"a server can block at most {MAX_SCOPE_TERMS} terms", argument="term")
+                raise InvalidArgument(f"at most {MAX_SCOPE_TERMS} terms can be blocked here", argument="term")
             added = await self.store.add_scope_term(scope, term)
             return messages.term_added(added)
         if action == "remove":

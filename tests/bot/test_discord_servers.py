@@ -136,7 +136,7 @@ async def test_daily_quota_and_cooldown_and_an_admin_raising_the_quota(runtime, 
 
     # Bob (Manage Server) raises this server's quota: Alice goes on.
     limits = await says(emu, "admin limits", BOB, images_per_day=5)
-    assert limits == ("Limits here: 5 images per member per day, no cooldown (set for this server). "
+    assert limits == ("Limits here: 5 images per member per day, no cooldown (set here by the admins). "
                       "Admins are exempt.")
     assert queued(await says(emu, "imagine", ALICE, prompt=PROMPT))
     assert jobs_count(settings) == 3
@@ -177,7 +177,7 @@ async def test_a_blocked_term_is_refused_in_prompts_and_features_without_repeati
 @bounded
 async def test_imagine_works_only_in_the_channels_admins_chose(settings, emu):
     general = emu.general_channel_id
-    assert await says(emu, "admin channels", BOB) == "/imagine works in every channel of this server."
+    assert await says(emu, "admin channels", BOB) == "/imagine works everywhere here."
     chosen = await says(emu, "admin channels", BOB, action="add", channel=general)
     assert chosen == f"/imagine works only in <#{general}>."
     text = await says(emu, "imagine", ALICE, prompt=PROMPT)  # in #art
@@ -188,7 +188,7 @@ async def test_imagine_works_only_in_the_channels_admins_chose(settings, emu):
     assert both == f"/imagine works only in <#{general}> and <#{emu.channel_id}>."
     assert await says(emu, "admin channels", BOB, action="remove", channel=general) == f"/imagine works only in <#{emu.channel_id}>."
     assert "Sorry, choose the channel" in await says(emu, "admin channels", BOB, action="add")
-    assert await says(emu, "admin channels", BOB, action="clear") == "/imagine works in every channel of this server."
+    assert await says(emu, "admin channels", BOB, action="clear") == "/imagine works everywhere here."
     assert queued(await says(emu, "imagine", ALICE, prompt=PROMPT))
 
 
@@ -229,7 +229,7 @@ async def test_a_member_without_manage_server_is_refused_on_admin(runtime, setti
     with pytest.raises(AssertionError, match="does not offer /admin"):
         emu.slash_command("admin stats", ALICE)  # Discord does not even show it to her
     emu.open_to_everyone("admin")  # ...until the server's admins open it in its Integrations settings
-    refused = "Sorry, only this server's admins can do that."
+    refused = "Sorry, only the admins here can do that."
     assert await says(emu, "admin stats", ALICE) == refused
     assert await says(emu, "admin pause", ALICE) == refused
     assert await says(emu, "admin block", ALICE, action="add", term="fox") == refused

@@ -33,7 +33,7 @@ PHOTO_WAIT_S = 60
 DONE_LINE = messages.DONE_LINE[TELEGRAM]
 GROUP, OTHER_GROUP, FORUM = -100500, -100600, -100700
 ALICE, BOB, CAROL, DAVE = 51, 52, 53, 54  # Alice and Bob are members, Carol an administrator, Dave the creator
-ADMIN_REFUSED = "Sorry, only this server's admins can do that."
+ADMIN_REFUSED = "Sorry, only the admins here can do that."
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +158,7 @@ async def test_daily_limit_cooldown_and_what_group_admins_change(viper):
     # A member may not change the limits; the group's administrator may, and Alice can go on.
     assert (await ask(viper, GROUP, BOB, "/admin limits 5 0")).text == ADMIN_REFUSED
     changed = await ask(viper, GROUP, CAROL, "/admin limits 5 0")
-    assert changed.text.startswith("Limits here: 5 images per member per day, no cooldown (set for this server)")
+    assert changed.text.startswith("Limits here: 5 images per member per day, no cooldown (set here by the admins)")
     assert (await ask(viper, GROUP, ALICE, "/imagine a brown bear")).text.startswith("🎨 Queued")
     assert generate_jobs(settings) == jobs + 1
 
@@ -228,7 +228,7 @@ async def test_pause_keeps_the_queued_image_until_resume(viper):
     queued = await ask(viper, GROUP, ALICE, "/imagine a quiet bay")
     assert queued.text.startswith("🎨 Queued")
     paused = await ask(viper, GROUP, CAROL, "/admin pause")
-    assert paused.text == "⏸ Generation paused in this server; 1 queued image wait until /admin resume."
+    assert paused.text == "⏸ Generation paused here; 1 queued image wait until /admin resume."
     assert (await ask(viper, GROUP, CAROL, "/admin pause")).text == "Generation is already paused here."
     refused = await ask(viper, GROUP, BOB, "/imagine a stormy sea")
     assert refused.text == f"Sorry, {messages.PAUSED_HERE}."
@@ -313,7 +313,7 @@ async def test_admin_words_the_menu_and_forum_topics(viper):
     assert (await ask(viper, FORUM, CAROL, "/imagine a fox", topic=9)).text.startswith("🎨 Queued")
     assert (await ask(viper, FORUM, DAVE, "/admin channels")).text == here.text
     everywhere = await ask(viper, FORUM, DAVE, "/admin channels all")
-    assert everywhere.text == "/imagine works in every channel of this server."
+    assert everywhere.text == "/imagine works everywhere here."
     assert (await ask(viper, FORUM, ALICE, "/imagine a fox", topic=9)).text.startswith("🎨 Queued")
 
     # An anonymous admin writes as the group itself: an admin, without asking Telegram.
