@@ -34,7 +34,6 @@ log = logging.getLogger("viper.telegram")
 ADAPTER_KEY = "viper.telegram_adapter"
 CONNECT_TIMEOUT_S, READ_TIMEOUT_S, WRITE_TIMEOUT_S, MEDIA_WRITE_TIMEOUT_S = 10.0, 30.0, 30.0, 60.0
 ALLOWED_UPDATES = [Update.MESSAGE, Update.EDITED_MESSAGE, Update.CALLBACK_QUERY]
-ADMIN_COMMANDS = ("admin",)  # in the menu of group administrators only
 
 
 def register(application: Application, handlers: TelegramHandlers) -> None:
@@ -65,9 +64,10 @@ async def post_init(application: Application) -> None:
     the whole catalogue)."""
     handlers: TelegramHandlers = application.bot_data[ADAPTER_KEY]
     handlers.bot = application.bot
-    everything = [BotCommand(c.name, c.description) for c in for_platform(TELEGRAM)]
+    commands = for_platform(TELEGRAM)
+    everything = [BotCommand(c.name, c.description) for c in commands]
     try:
-        await application.bot.set_my_commands([c for c in everything if c.command not in ADMIN_COMMANDS])
+        await application.bot.set_my_commands([BotCommand(c.name, c.description) for c in commands if not c.for_admins])
         await application.bot.set_my_commands(everything, scope=BotCommandScopeAllChatAdministrators())
     except TelegramError as e:  # a cosmetic failure must not keep the bot from starting
         log.warning("could not set the command list: %s", e)
