@@ -23,6 +23,7 @@ from arq.jobs import Job, JobStatus, SerializationError
 from redis.exceptions import RedisError, WatchError
 
 from viper.contracts import jobs
+from viper.contracts.fairness import Line, read_line
 from viper.contracts.jobs import deserialize, redis_settings, serialize
 from viper.contracts.errors import (
     InvalidArgument, JobCancelled, JobFailed, JobTimeout, QueueUnavailable, ViperError,
@@ -36,6 +37,8 @@ restarted empty gets the lock of a job still painting back within a heartbeat of
 (`jobs.HEARTBEAT_S`), and that job's result is then stored as usual."""
 RETRY_MAX_S = 2.0
 """Longest pause between two attempts to reach Redis while following a job."""
+LINE_CACHE_S = 0.2
+"""How long one read of the line serves the positions asked for (every job a bot follows asks)."""
 
 
 @dataclass
@@ -58,6 +61,7 @@ class JobQueue:
     def __init__(self, pool: ArqRedis, queue_name: str = jobs.QUEUE_NAME):
         self.pool = pool
         self.queue_name = queue_name
+        self._line: tuple[float, Line] | None = None  # (when it was read, the line)
 
     @classmethod
     async def connect(cls, url: str, queue_name: str = jobs.QUEUE_NAME) -> "JobQueue":
@@ -81,17 +85,39 @@ class JobQueue:
             raise InvalidArgument(f"the job's arguments cannot be queued: {e.__cause__ or e}") from e
         except (OSError, RedisError) as e:
             raise QueueUnavailable(f"cannot queue the job: {e}") from e
+        self._line = None  # the next position sees this job
         if job is None:  # arq refuses a duplicate id: the job is already queued
             return job_id
         return job.job_id
 
-    async def position(self, job_id: str) -> int | None:
-        """1-based place in the queue, or None when the job is running or finished."""
+    async def line(self, *, max_age_s: float = LINE_CACHE_S) -> Line:
+        """The queue as the workers see it: waiting jobs in fair order (`viper.contracts.fairness`),
+        and the running ones. Read again when older than `max_age_s` (many followers share a read)."""
+        now = time.monotonic()
+        if self._line is not None and now - self._line[0] <= max_age_s:
+            return self._line[1]
         try:
-            rank = await self.pool.zrank(self.queue_name, job_id)
+            line = await read_line(self.pool, self.queue_name)
         except (OSError, RedisError) as e:
             raise QueueUnavailable(str(e)) from e
-        return None if rank is None else rank + 1
+        self._line = (now, line)
+        return line
+
+    async def position(self, job_id: str) -> int | None:
+        """1-based place in the order the workers will start the waiting jobs (fair order: round-robin
+        across members), or None when the job is running or finished. It is computed by the same
+        function as the workers' (`fairness.fair_order`), so it moves as the line moves."""
+        line = await self.line()
+        place = line.position(job_id)
+        if place is not None or not line.truncated:
+            return place
+        try:  # beyond the window that is ordered: its rank in arq's order, after the whole window
+            rank = await self.pool.zrank(self.queue_name, job_id)
+            if rank is None or await self.pool.exists(in_progress_key_prefix + job_id):
+                return None
+        except (OSError, RedisError) as e:
+            raise QueueUnavailable(str(e)) from e
+        return max(rank + 1, len(line.order) + 1)
 
     async def workers_alive(self) -> bool:
         """Whether a worker reported in recently (arq's health-check key)."""
@@ -111,6 +137,7 @@ class JobQueue:
         """Stop the job: taken out of the line if no worker has it yet (so it ends even while every
         worker is down), otherwise stopped by its worker at the next step."""
         job = Job(job_id, self.pool, _queue_name=self.queue_name, _deserializer=deserialize)
+        self._line = None
         try:
             await self.pool.set(jobs.cancel_key(job_id), b"1", ex=3600)
             if await self._take_out_of_line(job_id):

@@ -25,14 +25,31 @@ What survives what (`ViperWorker`, on arq's own mechanisms):
   keeps painting, its lock is re-claimed as soon as Redis answers (even a Redis restarted empty), its
   result waits until it can be stored, and the worker takes no new job for `RECLAIM_GRACE_S` after
   an outage, so the workers that were running jobs re-claim them first.
+
+Fair service (`viper.contracts.fairness`): each poll reads the ready line, orders it with
+`fair_order` (round-robin across members, the one served longest ago first) and claims jobs in that
+order with arq's per-job lock, only as many as the worker has free slots (never waiting on a slot
+with a stale list), so several workers on one Redis start every job once and keep the order. A slot
+that frees wakes the poll at once. The claim records the member's turn in `fairness.SERVED_KEY` in
+the same transaction as the lock.
+
+Metrics (`viper.metrics`, served when `make_worker(..., metrics_port=...)`): jobs by outcome, wait
+and run seconds, batch sizes, GPU memory, the queue; `/healthz` says whether Redis answers and the
+models are loaded.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import json
 import logging
+import os
+import secrets
 import signal
+import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -41,11 +58,12 @@ from typing import Any
 from arq import Worker
 from arq.connections import create_pool
 from arq.constants import in_progress_key_prefix, retry_key_prefix
-from arq.utils import poll, timestamp_ms
+from arq.utils import timestamp_ms
 from arq.worker import func
 from redis.exceptions import RedisError, ResponseError, WatchError
 
-from viper.contracts import jobs
+from viper import metrics
+from viper.contracts import fairness, jobs
 from viper.contracts.config import Settings
 from viper.contracts.errors import JobCancelled, JobFailed, QueueUnavailable, ViperError
 from viper.contracts.jobs import HEARTBEAT_S, LOCK_TTL_S, MAX_TRIES, deserialize, redis_settings, serialize
@@ -179,6 +197,7 @@ def _run_generation(generator, group: list[_Generation]) -> list:
     as a batch of one, PNG included). A larger group goes through `render_batch`, which stops at the
     decoded images so their PNG encoding runs in each job, off the GPU's critical path.
     """
+    metrics.BATCH_SIZE.observe(len(group))
     if len(group) == 1:
         job = group[0]
         try:
@@ -234,16 +253,61 @@ async def generate_image(ctx: dict, payload: dict) -> dict:
     return {"ok": True, "result": jobs.to_dict(result)}
 
 
-class ViperWorker(Worker):
-    """arq's Worker, made to survive its own death and Redis outages (see the module's docstring).
+def _measured(function, name: str):
+    """`function` (a job coroutine), counted in the worker's metrics: its wait (first try only), its
+    run time and its outcome (ok, failed, cancelled by its member, interrupted: aborted, timed out
+    or handed back by a stopping worker)."""
 
-    `lock_ttl_s` and `heartbeat_s` default to `LOCK_TTL_S` and `HEARTBEAT_S`.
+    @functools.wraps(function)
+    async def measured(ctx: dict, *args, **kwargs):
+        if ctx.get("job_try", 1) == 1 and ctx.get("enqueue_time") is not None:
+            metrics.WAIT_SECONDS.labels(name).observe(max(time.time() - ctx["enqueue_time"].timestamp(), 0.0))
+        started = time.monotonic()
+        status = "failed"
+        try:
+            outcome = await function(ctx, *args, **kwargs)
+            if isinstance(outcome, dict) and outcome.get("ok"):
+                status = "ok"
+            elif isinstance(outcome, dict) and (outcome.get("error") or {}).get("code") == JobCancelled.code:
+                status = "cancelled"
+            return outcome
+        except asyncio.CancelledError:
+            status = "interrupted"
+            raise
+        finally:
+            metrics.RUN_SECONDS.labels(name).observe(time.monotonic() - started)
+            metrics.WORKER_JOBS.labels(name, status).inc()
+
+    return measured
+
+
+def _gpu_memory_bytes() -> float:
+    torch = sys.modules.get("torch")  # loaded with the models; never imported just to say 0
+    if torch is None or not torch.cuda.is_available():
+        return 0.0
+    return float(torch.cuda.memory_allocated())
+
+
+class ViperWorker(Worker):
+    """arq's Worker, made to survive its own death and Redis outages, and to start jobs in fair order
+    (see the module's docstring).
+
+    `lock_ttl_s` and `heartbeat_s` default to `LOCK_TTL_S` and `HEARTBEAT_S`. `metrics_port` (None:
+    no metrics; 0: any free port, for tests) serves `viper.metrics.WORKER_REGISTRY` and `/healthz`.
     """
 
-    def __init__(self, *args, lock_ttl_s: float = LOCK_TTL_S, heartbeat_s: float = HEARTBEAT_S, **kwargs):
+    def __init__(self, *args, lock_ttl_s: float = LOCK_TTL_S, heartbeat_s: float = HEARTBEAT_S,
+                 metrics_port: int | None = None, metrics_host: str = "127.0.0.1", **kwargs):
         super().__init__(*args, **kwargs)
         if heartbeat_s >= lock_ttl_s:
             raise ValueError("the heartbeat must be shorter than the lock it renews")
+        self.metrics_port, self.metrics_host = metrics_port, metrics_host
+        self.metrics_server: metrics.MetricsServer | None = None
+        self.worker_id = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.worker_key = fairness.WORKER_KEY_PREFIX + self.worker_id
+        self._started_at = time.time()
+        self._slot_freed = asyncio.Event()  # a job ended: poll again now, its slot is free
+        self._pruned_at = 0.0
         self.in_progress_timeout_s = lock_ttl_s  # arq sets the lock with this when it takes a job
         self.heartbeat_s = heartbeat_s
         self._running: set[str] = set()  # jobs whose lock this worker keeps alive
@@ -257,6 +321,13 @@ class ViperWorker(Worker):
     # -- start, stop -----------------------------------------------------------------------------
 
     async def main(self) -> None:
+        if self.metrics_port is not None and self.metrics_server is None:
+            # Before Redis and the models: /healthz says 503 while the worker waits for them.
+            self.metrics_server = await metrics.serve(
+                metrics.WORKER_REGISTRY, health=self._health, refresh=self._refresh_metrics,
+                host=self.metrics_host, port=self.metrics_port,
+            )
+            metrics.GPU_MEMORY.set_function(_gpu_memory_bytes)
         if self._pool is None:
             self._pool = await self._connect()
         self.ctx["redis"] = self.pool
@@ -264,13 +335,28 @@ class ViperWorker(Worker):
             await self.on_startup(self.ctx)
         keeper = asyncio.create_task(self._keep_locks(), name="viper-lock-heartbeat")
         try:
-            async for _ in poll(self.poll_delay_s):
+            while True:
+                self._slot_freed.clear()  # a job ending during this iteration makes the next one come at once
                 await self._poll_iteration()
                 if self.burst and await self._burst_done():
                     await asyncio.gather(*self.tasks.values())
                     return
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._slot_freed.wait(), self.poll_delay_s)
         finally:
             keeper.cancel()
+
+    async def _health(self) -> dict[str, bool]:
+        redis = self._pool
+        return {
+            "redis": redis is not None and await metrics.redis_answers(redis),
+            "models": "batcher" in self.ctx,  # set by `startup` once the models are loaded
+        }
+
+    async def _refresh_metrics(self) -> None:
+        if self._pool is not None:
+            line = await fairness.read_line(self._pool, self.queue_name)
+            metrics.set_queue(line.ready, line.deferred, len(line.running))
 
     async def _connect(self):
         """The arq pool, waiting (with backoff) for a Redis that is not up yet."""
@@ -307,11 +393,14 @@ class ViperWorker(Worker):
         """arq's close, except that a Redis that is away does not stop the shutdown half-way."""
         if not self._handle_signals:
             self.handle_sig(signal.SIGUSR1)
+        if self.metrics_server is not None:
+            await self.metrics_server.close()
+            self.metrics_server = None
         if not self._pool:
             return
         await asyncio.gather(*self.tasks.values(), return_exceptions=True)
         with contextlib.suppress(*_REDIS_DOWN):
-            await self.pool.delete(self.health_check_key)
+            await self.pool.delete(self.health_check_key, self.worker_key)
         if self.on_shutdown:
             await self.on_shutdown(self.ctx)
         with contextlib.suppress(*_REDIS_DOWN):
@@ -322,7 +411,7 @@ class ViperWorker(Worker):
 
     async def _poll_iteration(self) -> None:
         try:
-            await super()._poll_iteration()
+            await self._poll_once()
         except _REDIS_DOWN as e:
             await self._redis_down(e)
             return
@@ -347,19 +436,41 @@ class ViperWorker(Worker):
 
     # -- taking jobs, keeping their locks --------------------------------------------------------
 
+    async def _poll_once(self) -> None:
+        """arq's poll, with the ready line taken in fair order (`fairness.read_line`)."""
+        if self.allow_pick_jobs and self.job_counter < self.max_jobs and time.monotonic() >= self._pick_after:
+            line = await fairness.read_line(
+                self.pool, self.queue_name, ready_only=True, limit=max(self.queue_read_limit, fairness.LINE_WINDOW),
+            )
+            await self.start_jobs([job_id.encode() for job_id in line.order])
+        if self.allow_abort_jobs:
+            await self._cancel_aborted_jobs()
+        for job_id, task in list(self.tasks.items()):
+            if task.done():
+                del self.tasks[job_id]
+                task.result()  # errors in run_job propagate, as in arq
+        await self.heart_beat()
+        await self._prune_served()
+
     async def start_jobs(self, job_ids: list[bytes]) -> None:
-        """arq's `start_jobs`, with its counters kept right when Redis fails half-way, and skipping the
-        jobs this worker already runs (their lock may have lapsed while Redis was away)."""
+        """Claim jobs in the given order (the fair order), as many as this worker has free slots.
+
+        Unlike arq's, it never waits for a slot to free with this list in hand (the list would be stale
+        by then: the next poll reads the line again), and keeps its counters right when Redis fails
+        half-way. It skips the jobs this worker already runs (their lock may have lapsed while Redis
+        was away)."""
         if time.monotonic() < self._pick_after:
             return
+        budget = self.max_jobs
+        if self.burst and self.max_burst_jobs >= 0:
+            budget = self.max_burst_jobs - self._jobs_started()
         for job_id_b in job_ids:
+            if self.job_counter >= self.max_jobs or budget <= 0:
+                return
             job_id = job_id_b.decode()
             if job_id in self.tasks:
                 continue
-            await self.sem.acquire()
-            if self.job_counter >= self.max_jobs:
-                self.sem.release()
-                return
+            await self.sem.acquire()  # free: the semaphore counts the same slots as job_counter
             self.job_counter += 1
             started = False
             try:
@@ -368,6 +479,7 @@ class ViperWorker(Worker):
                 if not started:
                     self.job_counter -= 1
                     self.sem.release()
+            budget -= started
 
     async def _claim(self, job_id: str) -> bool:
         in_progress_key = in_progress_key_prefix + job_id
@@ -379,15 +491,47 @@ class ViperWorker(Worker):
                 return False  # another worker runs it, it has ended, or it is deferred
             pipe.multi()
             pipe.psetex(in_progress_key, int(self.in_progress_timeout_s * 1000), b"1")
+            member = fairness.member_of(job_id)
+            if member is not None:  # this member's turn, for the order of the next polls (every worker's)
+                pipe.zadd(fairness.SERVED_KEY, {member: timestamp_ms()})
             try:
                 await pipe.execute()
             except (ResponseError, WatchError):
                 return False  # another worker took it since
         self._running.add(job_id)
         task = asyncio.create_task(self.run_job(job_id, int(score)))
-        task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+        task.add_done_callback(self._job_task_done)
         self.tasks[job_id] = task
         return True
+
+    def _job_task_done(self, _task: asyncio.Task) -> None:
+        self._release_sem_dec_counter_on_complete()
+        self._slot_freed.set()
+
+    async def _prune_served(self) -> None:
+        """Forget members' turns older than `fairness.SERVED_KEEP_S` (every ten minutes, any worker)."""
+        now = time.monotonic()
+        if now - self._pruned_at < 600:
+            return
+        self._pruned_at = now
+        oldest = timestamp_ms() - int(fairness.SERVED_KEEP_S * 1000)
+        await self.pool.zremrangebyscore(fairness.SERVED_KEY, "-inf", oldest)
+
+    async def record_health(self) -> None:
+        """arq's health key (one per queue), and this worker's own key (`fairness.WORKER_KEY_PREFIX`),
+        so `viper status` can count the workers alive."""
+        due = time.time() - self._last_health_check >= self.health_check_interval
+        await super().record_health()
+        if not due:
+            return
+        info = {
+            "id": self.worker_id, "host": socket.gethostname(), "pid": os.getpid(), "since": round(self._started_at),
+            "running": sum(not t.done() for t in self.tasks.values()), "max_jobs": self.max_jobs,
+            "complete": self.jobs_complete, "failed": self.jobs_failed, "retried": self.jobs_retried,
+            "models": "batcher" in self.ctx, "at": round(time.time(), 3),
+        }
+        ttl_ms = int((self.health_check_interval + 1) * 1000)
+        await self.pool.psetex(self.worker_key, ttl_ms, json.dumps(info).encode())
 
     async def run_job(self, job_id: str, score: int) -> None:
         try:
@@ -465,9 +609,11 @@ def _where(settings) -> str:
 
 
 def make_worker(
-    settings: Settings, redis_url: str, *, burst: bool = False, ctx: dict | None = None, **kwargs
+    settings: Settings, redis_url: str, *, burst: bool = False, ctx: dict | None = None,
+    metrics_port: int | None = None, **kwargs
 ) -> ViperWorker:
-    """A `ViperWorker` for `settings`, connected to `redis_url`."""
+    """A `ViperWorker` for `settings`, connected to `redis_url`; with `metrics_port` (not None), serving
+    its metrics and /healthz there, on `[metrics] host` (`viper worker` passes `[metrics] port` when set)."""
     max_batch = settings.worker.max_batch
     if settings.worker.max_jobs < max_batch:
         log.warning(
@@ -476,8 +622,8 @@ def make_worker(
         )
     return ViperWorker(
         functions=[
-            func(extract_preferences, name=jobs.EXTRACT_JOB),
-            func(generate_image, name=jobs.GENERATE_JOB),
+            func(_measured(extract_preferences, "extract"), name=jobs.EXTRACT_JOB),
+            func(_measured(generate_image, "generate"), name=jobs.GENERATE_JOB),
         ],
         queue_name=jobs.QUEUE_NAME,
         redis_settings=redis_settings(redis_url),
@@ -494,5 +640,7 @@ def make_worker(
         job_serializer=serialize,
         job_deserializer=deserialize,
         handle_signals=not burst,
+        metrics_port=metrics_port,
+        metrics_host=settings.metrics.host,
         **kwargs,
     )

@@ -6,6 +6,7 @@
     viper extract FILE            liked/disliked features from a JSON list of comments
     viper gallery build           render the onboarding gallery with the configured model
     viper profile export|import   a member's taste profile as a JSON document
+    viper status [--json]         workers alive, the queue per member, the jobs of the last hour
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from viper.cli.common import log
 from viper.cli.imagine import cmd_imagine, share_code_arg
 from viper.cli.profile import cmd_profile_export, cmd_profile_import
 from viper.cli.serve import cmd_bot, cmd_up, cmd_worker
+from viper.cli.status import cmd_status
 from viper.cli.tools import cmd_extract, cmd_gallery_build
 from viper.contracts.config import ConfigError
 from viper.contracts.errors import ViperError
@@ -40,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     w = sub.add_parser("worker", help="run one generation/extraction worker")
     w.add_argument("--redis-url", help="Redis to take jobs from (default: [redis] url or the embedded one)")
     w.set_defaults(func=cmd_worker)
+    st = sub.add_parser("status", help="workers alive, queue depth per member, jobs by status in the last hour")
+    st.add_argument("--json", action="store_true", help="one JSON object, for scripts")
+    st.set_defaults(func=cmd_status)
 
     i = sub.add_parser("imagine", help="generate one image through the queue")
     i.add_argument("prompt")

@@ -45,7 +45,10 @@ class Adapters:
         from viper.app import open_runtime
 
         runtime = await open_runtime(settings)
+        served = None
         try:
+            if settings.metrics.port:
+                served = await serve_bot_metrics(runtime, host=settings.metrics.host, port=settings.metrics.port)
             self._start(runtime.core, settings, stop)
             if not self.running:
                 print(no_token_help(), file=sys.stderr)
@@ -63,6 +66,8 @@ class Adapters:
                     await asyncio.wait_for(task, timeout=15)
             return 0
         finally:
+            if served is not None:
+                await served.close()
             await runtime.close()
 
     def _start(self, core, settings: Settings, stop: asyncio.Event) -> None:
@@ -89,6 +94,30 @@ class Adapters:
             print(f"error: the {name} adapter stopped: {type(error).__name__}: {error}", file=sys.stderr)
         else:
             log.warning("the %s adapter stopped", name)
+
+
+async def serve_bot_metrics(runtime, *, host: str = "127.0.0.1", port: int = 0):
+    """The bot process's `/metrics` and `/healthz` (`viper.metrics.BOT_REGISTRY`): the queue in fair
+    order and SQLite's jobs by status, read at each scrape; healthy while Redis answers. Returns the
+    `MetricsServer` (its `port` is the bound one), or None when the port cannot be bound."""
+    from viper import metrics
+    from viper.cli.status import jobs_by_status
+
+    queue = runtime.queue
+
+    async def health() -> dict[str, bool]:
+        return {"redis": queue is not None and await metrics.redis_answers(queue.pool)}
+
+    async def refresh() -> None:
+        with contextlib.suppress(Exception):  # SQLite busy: keep the last values
+            counts = await asyncio.to_thread(jobs_by_status, runtime.settings.storage.database_path)
+            for status, n in counts.items():
+                metrics.JOBS.labels(status=status).set(n)
+        if queue is not None:
+            line = await queue.line(max_age_s=0.5)
+            metrics.set_queue(line.ready, line.deferred, len(line.running))
+
+    return await metrics.serve(metrics.BOT_REGISTRY, health=health, refresh=refresh, host=host, port=port)
 
 
 def _stop_event() -> asyncio.Event:
@@ -120,7 +149,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             print("No Redis to work for: set [redis] url (VIPER_REDIS__URL), or start `viper up` first.", file=sys.stderr)
             return 2
     try:
-        make_worker(settings, url).run()
+        make_worker(settings, url, metrics_port=settings.metrics.port or None).run()
     except ModelUnavailable as e:
         print(f"error: {e.message}", file=sys.stderr)
         return EX_CONFIG  # `viper up` does not start a worker again that cannot load its model
@@ -216,6 +245,8 @@ async def _up_main(settings: Settings, config: str | None) -> int:
     settings.storage.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     url, embedded = await resolve_redis(settings)
     env = dict(os.environ, VIPER_REDIS__URL=url)
+    if settings.metrics.port:  # the bot serves its metrics on the port, its worker on the next one
+        env["VIPER_METRICS__PORT"] = str(settings.metrics.port + 1)
     cmd = [sys.executable, "-m", "viper.cli"] + (["--config", config] if config else []) + ["worker"]
     adapters = Adapters()
     worker = _WorkerSupervisor(cmd, env, can_serve=lambda: bool(adapters.running))
