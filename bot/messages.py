@@ -651,6 +651,7 @@ def moderated(what: str) -> str:
             "queued or saved. Please rephrase it")
 
 
+HELD_LINE = "⏸ Waiting: image generation is paused here by the admins; your image keeps its place in the queue."
 PAUSED_HERE = "image generation is paused here by the admins; your queued images are kept. Try again later"
 ADMIN_ONLY_IN_SERVERS = "admin commands work in a server or group, for its admins"
 

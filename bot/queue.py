@@ -207,7 +207,10 @@ class JobQueue:
                         raise JobCancelled("the job was cancelled before it started")
                     if back_at is None or now - back_at >= lost_grace:
                         raise JobFailed("the job was lost by the queue (was Redis restarted?)")
-                elif status == JobStatus.queued and await self.pool.exists(jobs.cancel_key(job_id)):
+                held = status == JobStatus.deferred and await self._held(job_id)
+                if held:  # a paused server's job (`hold`): it waits without running out of time
+                    deadline = max(deadline, now + timeout)
+                if status == JobStatus.queued and await self.pool.exists(jobs.cancel_key(job_id)):
                     # Cancelled, and no worker holds it (its worker died, or the member asked while
                     # every worker was down): end it here rather than wait for a worker to drop it.
                     if await self._take_out_of_line(job_id):
@@ -215,9 +218,10 @@ class JobQueue:
                 if on_update is not None and now - last_update >= update_interval:
                     prog = await self.progress(job_id)
                     pos = await self.position(job_id)
-                    seen = (status.value, prog and (prog.step, prog.total), pos)
+                    state = "held" if held else status.value
+                    seen = (state, prog and (prog.step, prog.total), pos)
                     if seen != last_seen:
-                        await on_update(status.value, prog, pos)
+                        await on_update(state, prog, pos)
                         last_seen = seen
                         last_update = now
             except (OSError, RedisError, QueueUnavailable) as e:
@@ -285,6 +289,10 @@ class JobQueue:
         except (OSError, RedisError) as e:
             raise QueueUnavailable(f"cannot pause the queued jobs: {e}") from e
         return held
+
+    async def _held(self, job_id: str) -> bool:
+        score = await self.pool.zscore(self.queue_name, job_id)
+        return score is not None and score >= HELD_SCORE
 
     async def release(self, held: dict[str, float]) -> None:
         """Put held jobs back at their places in the line."""

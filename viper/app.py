@@ -87,5 +87,13 @@ async def open_runtime(settings: Settings, *, with_queue: bool = True) -> Runtim
         if embedded is not None:
             embedded.stop()
         raise
-    core = ViperBot(settings, store, queue, gallery)
+    # Refusals are counted for /metrics (served only when [metrics] port is set).
+    core = ViperBot(settings, store, queue, gallery, metrics=refusal_counter())
     return Runtime(settings, store, queue, gallery, core, url, embedded)
+
+
+def refusal_counter():
+    """What the core counts refusals with: `viper.metrics` (prometheus_client)."""
+    from viper import metrics
+
+    return metrics

@@ -198,7 +198,8 @@ class ImagineFlows(ResultFlows, ServerFlows):
             nonlocal last
             if update.status == "queued" and queued_at is not None and update.position == queued_at:
                 return
-            text = messages.progress(update.step, update.total, update.position) + footer
+            held = update.status == "held"  # a paused server's job waits in the line (JobQueue.hold)
+            text = (messages.HELD_LINE if held else messages.progress(update.step, update.total, update.position)) + footer
             if text != last and await out.status(text):
                 last = text
 

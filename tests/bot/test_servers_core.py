@@ -4,6 +4,7 @@ calls through the real chat stacks."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
 import pytest
@@ -96,7 +97,7 @@ async def test_daily_quota_and_cooldown_with_server_overrides_and_exempt_admins(
     assert "4 images for 2 members" in stats and "cooldown 1" in stats and "images_per_day 1" in stats
 
 
-async def test_channels_and_pause_keep_queued_jobs(core, runtime):
+async def test_channels_and_pause_keep_queued_jobs(core, runtime, settings):
     await core.admin_channels(ADMIN, ["10"])
     with pytest.raises(InvalidArgument, match="only in <#10>"):
         await core.submit_imagine(ALICE, "a fox", {}, place=Place("discord", "900", "12"))
@@ -107,6 +108,17 @@ async def test_channels_and_pause_keep_queued_jobs(core, runtime):
     assert caught.value.argument == "paused" and "kept" in caught.value.message
     score = await runtime.queue.pool.zscore(runtime.queue.queue_name, queued.job_id)
     assert score >= 9e15  # held: no worker takes it
+    # Its member sees why it waits, and the wait does not run out while the server is paused.
+    port = Port()
+    settings.bot.job_timeout_s = 1.0
+    following = asyncio.create_task(core.deliver(queued.job_id, port))
+    for _ in range(100):
+        if port.statuses:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.5)
+    assert port.statuses == [messages.HELD_LINE] and not following.done()
+    following.cancel()
     assert "resumed" in await core.admin_pause(ADMIN, False)
     assert await runtime.queue.pool.zscore(runtime.queue.queue_name, queued.job_id) < 9e15
     with pytest.raises(InvalidArgument, match="in a server"):
@@ -174,9 +186,13 @@ async def test_the_safety_policy_decides_what_a_flagged_image_becomes(core, sett
 
 
 async def test_refusals_go_with_the_member(core, settings):
+    from viper import metrics
+
     settings.moderation.blocked_terms = ["gore"]
+    before = metrics.REFUSALS.labels(rule="term")._value.get()
     with pytest.raises(InvalidArgument):
         await core.submit_imagine(ALICE, "gore", {}, place=GUILD)
+    assert metrics.REFUSALS.labels(rule="term")._value.get() == before + 1  # what /metrics shows
     assert await core.forget(ALICE)
     db = sqlite3.connect(settings.storage.database_path)
     assert db.execute("SELECT COUNT(*) FROM refusals").fetchone()[0] == 0
