@@ -93,8 +93,7 @@ class ImagineFlows(ResultFlows, ServerFlows):
         within the member's queued-images cap and the limits of `place`. The stored recipe leaves
         out image bytes."""
         await self.check_limits(who, member, place)
-        busy = [j for j in await self.store.undelivered_jobs(who.platform)
-                if j.member_id == member.id and j.kind == JobKind.GENERATE and j.status == JobState.QUEUED]
+        busy = await self.store.queued_jobs(member_id=member.id)  # on every platform the person uses
         if len(busy) >= self.settings.bot.max_queued_per_member:
             raise InvalidArgument(
                 f"you already have {len(busy)} images on the way; wait for one to arrive first", argument="queue"
