@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from pathlib import Path
 
 import pytest
 
 from storage.store import JobRecord
-from tests.workers import GatedGenerator
+from tests.workers import gated_worker
 from viper.cli import main
 from viper.contracts import jobs
 from viper.contracts.states import JobKind, JobState
@@ -33,25 +32,6 @@ def env(monkeypatch, settings):
     return monkeypatch
 
 
-@contextlib.asynccontextmanager
-async def busy_worker(settings, redis_url, tiny_models):
-    """A real worker painting one job, held at its first step."""
-    from engine.worker import make_worker
-
-    settings.worker.max_jobs = 1
-    gated = GatedGenerator(tiny_models["generator"])
-    w = make_worker(settings, redis_url, ctx={**tiny_models, "generator": gated}, poll_delay=0.02)
-    task = asyncio.create_task(w.async_run())
-    try:
-        yield w, gated
-    finally:
-        gated.gate.set()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        await w.close()
-
-
 async def test_status_shows_workers_queue_per_member_and_the_last_hour(runtime, env, capsys, settings, redis_url,
                                                                         tiny_models):
     store, queue = runtime.store, runtime.queue
@@ -62,7 +42,7 @@ async def test_status_shows_workers_queue_per_member_and_the_last_hour(runtime, 
         await store.record_job(JobRecord(jid, ada.id, JobKind.GENERATE, "telegram", {}, "p", JobState.QUEUED))
         await store.update_job(jid, state)
     request = jobs.to_dict(jobs.GenerateRequest(prompt="a lighthouse", steps=2))
-    async with busy_worker(settings, redis_url, tiny_models) as (w, gated):
+    async with gated_worker(settings, redis_url, tiny_models, max_jobs=1) as (w, gated):  # one job, held
         first = await queue.enqueue(jobs.GENERATE_JOB, request, job_id=f"generate-{bob.id}-1-00000a")
         assert await asyncio.to_thread(gated.holding.wait, 30)  # Bob's first image is painting
         for n in range(3):

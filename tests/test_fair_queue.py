@@ -8,7 +8,6 @@ worker (tiny model, in this event loop).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 import time
 from collections import Counter
@@ -18,7 +17,7 @@ from arq.constants import in_progress_key_prefix
 from arq.jobs import Job
 
 from bot.queue import JobQueue
-from tests.workers import GatedGenerator
+from tests.workers import gated_worker
 from viper.contracts import fairness, jobs
 from viper.contracts.fairness import fair_order, member_of
 from viper.contracts.jobs import deserialize
@@ -163,24 +162,6 @@ async def test_the_position_the_bot_reports_is_the_place_in_the_fair_order(queue
     for place, name in enumerate(FAIR[1:], 1):
         assert await queue.position(named(ids, name)) == place, name
     assert await queue.position("generate-1-0-000000") is None  # no such job
-
-
-@contextlib.asynccontextmanager
-async def gated_worker(settings, redis_url, tiny_models, max_jobs: int):
-    from engine.worker import make_worker
-
-    settings.worker.max_jobs = max_jobs
-    gated = GatedGenerator(tiny_models["generator"])
-    w = make_worker(settings, redis_url, ctx={**tiny_models, "generator": gated}, poll_delay=0.02)
-    task = asyncio.create_task(w.async_run())
-    try:
-        yield w, gated
-    finally:
-        gated.gate.set()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        await w.close()
 
 
 async def start_times(queue: JobQueue, job_ids: list[str]) -> list[str]:

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import io
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from tests.workers import GatedGenerator
+from tests.workers import gated_worker
 from viper.contracts import jobs
 from viper.contracts.errors import InvalidArgument, JobCancelled, QueueUnavailable
 from bot.queue import JobQueue, Progress
@@ -84,25 +83,6 @@ async def test_an_unreachable_redis_is_a_clear_error(tmp_path):
 # Dynamic batching in the worker: several jobs at once, one GPU batch at a time.
 
 
-@contextlib.asynccontextmanager
-async def batching_worker(settings, redis_url, tiny_models):
-    """The real worker with room for eight concurrent jobs, its generator behind a gate."""
-    from engine.worker import make_worker
-
-    settings.worker.max_jobs = 8
-    gated = GatedGenerator(tiny_models["generator"])
-    w = make_worker(settings, redis_url, ctx={**tiny_models, "generator": gated}, poll_delay=0.02)
-    task = asyncio.create_task(w.async_run())
-    try:
-        yield w, gated
-    finally:
-        gated.gate.set()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
-        await w.close()
-
-
 async def hold_the_gpu(queue, w, gated) -> str:
     """Start a job that holds the GPU at its first step; return its id."""
     request = jobs.GenerateRequest(prompt="first", seed=99, steps=4)
@@ -131,7 +111,7 @@ BATCHMATES = [
 
 
 async def test_concurrent_jobs_share_a_batch_and_keep_their_own_images(queue, settings, redis_url, tiny_models):
-    async with batching_worker(settings, redis_url, tiny_models) as (w, gated):
+    async with gated_worker(settings, redis_url, tiny_models, max_jobs=8) as (w, gated):
         holder = await hold_the_gpu(queue, w, gated)
         ids = [await queue.enqueue(jobs.GENERATE_JOB, jobs.to_dict(req)) for req in BATCHMATES]
         other_size = await queue.enqueue(
@@ -152,7 +132,7 @@ async def test_concurrent_jobs_share_a_batch_and_keep_their_own_images(queue, se
 
 
 async def test_cancelling_one_batched_job_leaves_the_others(queue, settings, redis_url, tiny_models):
-    async with batching_worker(settings, redis_url, tiny_models) as (w, gated):
+    async with gated_worker(settings, redis_url, tiny_models, max_jobs=8) as (w, gated):
         await hold_the_gpu(queue, w, gated)
         requests = [jobs.GenerateRequest(**{**req.__dict__, "steps": 12}) for req in BATCHMATES]
         ids = [await queue.enqueue(jobs.GENERATE_JOB, jobs.to_dict(req)) for req in requests]
@@ -171,7 +151,7 @@ async def test_cancelling_one_batched_job_leaves_the_others(queue, settings, red
 
 
 async def test_an_aborted_job_leaves_the_batch_queue(queue, settings, redis_url, tiny_models):
-    async with batching_worker(settings, redis_url, tiny_models) as (w, gated):
+    async with gated_worker(settings, redis_url, tiny_models, max_jobs=8) as (w, gated):
         await hold_the_gpu(queue, w, gated)
         keep, drop = [await queue.enqueue(jobs.GENERATE_JOB, jobs.to_dict(req)) for req in BATCHMATES[:2]]
         batcher = w.ctx["batcher"]

@@ -8,7 +8,7 @@ import threading
 
 
 @contextlib.asynccontextmanager
-async def running_worker(settings, redis_url: str, models: dict | None = None):
+async def running_worker(settings, redis_url: str, models: dict | None = None, poll_delay: float = 0.05):
     """Run `engine.worker`'s arq Worker until the block ends.
 
     `models` ({"generator", "extractor"}) are handed in ready-made (the session's tiny ones, or a
@@ -18,7 +18,7 @@ async def running_worker(settings, redis_url: str, models: dict | None = None):
 
     if models is None:
         models = await asyncio.to_thread(load_models, settings)
-    worker = make_worker(settings, redis_url, ctx=dict(models), poll_delay=0.05)
+    worker = make_worker(settings, redis_url, ctx=dict(models), poll_delay=poll_delay)
     task = asyncio.create_task(worker.async_run())
     try:
         yield worker
@@ -27,6 +27,20 @@ async def running_worker(settings, redis_url: str, models: dict | None = None):
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
         await worker.close()
+
+
+@contextlib.asynccontextmanager
+async def gated_worker(settings, redis_url: str, models: dict, max_jobs: int):
+    """The real worker with room for `max_jobs` concurrent jobs, its generator a `GatedGenerator`
+    whose gate opens when the block ends (before the worker stops); yields the worker and the gated
+    generator."""
+    settings.worker.max_jobs = max_jobs
+    gated = GatedGenerator(models["generator"])
+    async with running_worker(settings, redis_url, {**models, "generator": gated}, poll_delay=0.02) as worker:
+        try:
+            yield worker, gated
+        finally:
+            gated.gate.set()
 
 
 class GatedGenerator:
