@@ -18,12 +18,12 @@ import pytest
 
 from bot import messages
 from bot.core import MemberRef
-from tests.bot.test_discord_e2e import ALICE, discord_api, running_bot  # noqa: F401  (discord_api is a fixture)
+from tests.bot.harness import running_bot, telegram_bot
+from tests.bot.test_discord_e2e import ALICE
 from tests.bot.test_discord_people import answer, command, job_in
-from tests.bot.test_telegram_e2e import sent, telegram_bot
+from tests.bot.test_telegram_e2e import sent
 from tests.bot.test_telegram_onboarding import answered, button, edited
 from tests.emulators.discord_api import DEFERRED_UPDATE_MESSAGE, DiscordEmulator
-from tests.emulators.telegram_api import TelegramAPIEmulator
 
 pytestmark = pytest.mark.slow
 
@@ -34,14 +34,6 @@ COMMENTS = [
     "hate the harsh contrast and the neon",
     "the soft watercolour texture is lovely",
 ]
-
-
-@pytest.fixture
-async def api():
-    async with TelegramAPIEmulator() as emulator:
-        yield emulator
-        assert emulator.errors == [], f"the bot made Bot API calls that Telegram would refuse: {emulator.errors}"
-        assert emulator.unanswered_callbacks == [], "a button press was never answered (its button keeps spinning)"
 
 
 def tables_of_people(database: Path) -> dict[str, int]:

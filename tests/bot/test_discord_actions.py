@@ -12,8 +12,6 @@ test is bounded by `LIMIT_S`.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import io
 
 import pytest
@@ -23,19 +21,12 @@ from bot import messages
 from bot.core import MemberRef
 from engine.compare import label_strip_height
 from bot.messages import NOT_YOURS
-from tests.bot.test_discord_e2e import (  # noqa: F401  (discord_api is a fixture)
-    ALICE,
-    BOB,
-    db_rows,
-    discord_api,
-    interact,
-    running_bot,
-)
+from tests.bot.harness import bounded_by, private_answer, running_bot
+from tests.bot.test_discord_e2e import ALICE, BOB, db_rows, interact
 from tests.emulators.discord_api import (
     CHANNEL_MESSAGE,
     DEFERRED_CHANNEL_MESSAGE,
     EPHEMERAL,
-    LOADING,
     MODAL,
     UPDATE_MESSAGE,
     DiscordEmulator,
@@ -51,25 +42,13 @@ LABELS = ["🔄 Reroll", "🎲 Vary", "⚖ Compare", "ℹ Info", "👍", "👎",
 WHY = ["I love the warm light on the water, so calm", "The sky is too flat and grey, dull",
        "Beautiful soft teal shadows and a dreamy mood", "The red roof clashes, too harsh"]
 LIMIT_S = 240  # each test, on a slow shared CPU
+bounded = bounded_by(LIMIT_S)
 
 
 @pytest.fixture
-async def emu(runtime, worker, discord_api):
-    """The emulator with the bot connected and a worker painting, for the length of a test."""
-    async with running_bot(runtime, discord_api):
-        yield discord_api
-    assert not discord_api.unexpected
-
-
-def bounded(test):
-    """Fail a test that runs longer than `LIMIT_S` instead of letting it hang."""
-
-    @functools.wraps(test)
-    async def run(*args, **kwargs):
-        async with asyncio.timeout(LIMIT_S):
-            await test(*args, **kwargs)
-
-    return run
+def emu(runtime, worker, emu):
+    """The shared `emu` (the bot connected), with a worker painting from before the bot connects."""
+    return emu
 
 
 def who(user: dict) -> MemberRef:
@@ -102,12 +81,7 @@ async def image_from(emu: DiscordEmulator, sent: SentInteraction, timeout: float
 
 async def answer_to(emu: DiscordEmulator, sent: SentInteraction) -> dict:
     """The private message a deferred ("thinking") interaction was answered with, once filled."""
-    message = await emu.wait_until(
-        lambda: (m := emu.messages.get(sent.original_id or "")) and not m["flags"] & LOADING and m,
-        what=f"the answer to interaction {sent.id}",
-    )
-    assert message["flags"] & EPHEMERAL
-    return message
+    return await private_answer(emu, sent)
 
 
 async def imagine(emu: DiscordEmulator, user: dict, **options) -> tuple[SentInteraction, dict]:

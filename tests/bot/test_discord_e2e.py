@@ -26,12 +26,12 @@ import sqlite3
 
 import discord
 import pytest
-from discord.gateway import DiscordWebSocket
 from PIL import Image
 
 from bot import messages
 from bot.adapters.discord import configure_api_base, modal_values, run_discord
 from bot.core import MemberRef
+from tests.bot.harness import running_bot
 from tests.emulators.discord_api import (
     CHANNEL_MESSAGE,
     DEFERRED_CHANNEL_MESSAGE,
@@ -52,36 +52,6 @@ COMMENTS = [
     "Too dark and gloomy, the red clashes",
 ]
 PROMPT = "a lighthouse at dusk"
-
-
-@pytest.fixture
-async def discord_api(settings):
-    """The emulator, with the settings pointing the bot at it; discord.py's globals restored after."""
-    saved = discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY
-    async with DiscordEmulator() as emulator:
-        settings.discord.api_base_url = emulator.api_base_url
-        yield emulator
-    discord.http.Route.BASE, DiscordWebSocket.DEFAULT_GATEWAY = saved
-
-
-@contextlib.asynccontextmanager
-async def running_bot(runtime, emulator: DiscordEmulator):
-    """`run_discord` as the CLI runs it, until the block ends; then a clean stop is required."""
-    stop = asyncio.Event()
-    expected = emulator.identified + 1
-    task = asyncio.create_task(run_discord(runtime.core, runtime.settings, emulator.token, stop))
-    try:
-        await asyncio.wait_for(emulator.wait_connected(expected), timeout=15)
-    except BaseException:
-        if task.done():
-            task.result()  # show why the bot did not connect
-        raise
-    try:
-        yield task
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, timeout=15)
-        await emulator.wait_disconnected()
 
 
 async def interact(emulator: DiscordEmulator, payload: dict):

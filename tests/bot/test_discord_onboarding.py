@@ -13,17 +13,16 @@ import re
 from bot import messages
 from bot.messages import NOT_YOURS
 from bot.core import MemberRef
-from tests.bot.test_discord_e2e import (  # noqa: F401  (discord_api is a fixture)
+from tests.bot.harness import running_bot
+from tests.bot.test_discord_e2e import (
     ALICE,
     BOB,
     COMMENTS,
     comment_button,
     db_rows,
-    discord_api,
     image_number,
     interact,
     open_modal,
-    running_bot,
 )
 from tests.emulators.discord_api import (
     CHANNEL_MESSAGE,

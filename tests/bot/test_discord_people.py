@@ -11,8 +11,6 @@ test is bounded by `LIMIT_S`.
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
 
 import pytest
@@ -20,44 +18,19 @@ import pytest
 from bot import messages
 from bot.core import MemberRef
 from bot.messages import NOT_YOURS
-from tests.bot.test_discord_e2e import (  # noqa: F401  (discord_api is a fixture)
-    ALICE,
-    BOB,
-    db_rows,
-    discord_api,
-    interact,
-    running_bot,
-)
+from tests.bot.harness import bounded_by, private_answer
+from tests.bot.test_discord_e2e import ALICE, BOB, db_rows, interact
 from tests.emulators.discord_api import (
     DEFERRED_CHANNEL_MESSAGE,
     DEFERRED_UPDATE_MESSAGE,
     EPHEMERAL,
-    LOADING,
     DiscordEmulator,
     SentInteraction,
 )
 
 LIMIT_S = 60  # each test; nothing here waits for an image
+bounded = bounded_by(LIMIT_S)
 ALICE_TG = MemberRef("telegram", "5150", "Alice")  # Alice's Telegram account, made through the core
-
-
-@pytest.fixture
-async def emu(runtime, discord_api):
-    """The emulator with the bot connected, for the length of a test."""
-    async with running_bot(runtime, discord_api):
-        yield discord_api
-    assert not discord_api.unexpected
-
-
-def bounded(test):
-    """Fail a test that runs longer than `LIMIT_S` instead of letting it hang."""
-
-    @functools.wraps(test)
-    async def run(*args, **kwargs):
-        async with asyncio.timeout(LIMIT_S):
-            await test(*args, **kwargs)
-
-    return run
 
 
 def who(user: dict) -> MemberRef:
@@ -71,12 +44,7 @@ def jobs_count(settings) -> int:
 async def answer(emu: DiscordEmulator, sent: SentInteraction) -> dict:
     """The private message that answered a command, whether at once or after "thinking"."""
     await emu.response(sent)
-    message = await emu.wait_until(
-        lambda: (m := emu.messages.get(sent.original_id or "")) and not m["flags"] & LOADING and m,
-        what=f"the answer to interaction {sent.id}",
-    )
-    assert message["flags"] & EPHEMERAL, "a taste is private: every answer here is ephemeral"
-    return message
+    return await private_answer(emu, sent, "a taste is private: every answer here is ephemeral")
 
 
 async def command(emu: DiscordEmulator, name: str, user: dict, **options) -> dict:

@@ -12,7 +12,6 @@ image; elsewhere jobs stay queued. Each test is bounded by `LIMIT_S`.
 from __future__ import annotations
 
 import asyncio
-import functools
 
 import pytest
 
@@ -21,51 +20,30 @@ from bot.commands import command as catalogue
 from bot.core import MemberRef
 from engine.generation import ViperGenerator
 from engine.safety import FLAG_ALL, build_tiny_safety_checker, set_thresholds
-from tests.bot.test_discord_actions import act, send_why, why
-from tests.bot.test_discord_e2e import (  # noqa: F401  (discord_api is a fixture)
-    ALICE,
-    BOB,
-    db_rows,
-    discord_api,
-    running_bot,
-)
-from tests.emulators.discord_api import EPHEMERAL, LOADING, MANAGE_GUILD, SPOILER, DiscordEmulator, SentInteraction
+from tests.bot.harness import bounded_by, private_answer
+from tests.bot.test_discord_actions import act, image_from, send_why, why
+from tests.bot.test_discord_e2e import ALICE, BOB, db_rows
+from tests.emulators.discord_api import EPHEMERAL, MANAGE_GUILD, SPOILER, DiscordEmulator, SentInteraction
 from tests.workers import running_worker
 
 LIMIT_S = 150  # each test, on a slow shared CPU (the ones that paint make at most four tiny images)
+bounded = bounded_by(LIMIT_S)
 PROMPT = "a lighthouse at dusk"
 
 
 @pytest.fixture
-async def emu(runtime, discord_api):
-    """The emulator with the bot connected (no worker: jobs wait in the queue unless a test starts
-    one); Bob administers the server (Manage Server), Alice is a member."""
+def discord_api(discord_api):
+    """The shared emulator, where Bob administers the server (Manage Server) and Alice is a member.
+    The `emu` fixture connects the bot to it; no worker runs: jobs wait in the queue unless a test
+    starts one."""
     discord_api.grant_manage_guild(BOB)
-    async with running_bot(runtime, discord_api):
-        yield discord_api
-    assert not discord_api.unexpected
-
-
-def bounded(test):
-    """Fail a test that runs longer than `LIMIT_S` instead of letting it hang."""
-
-    @functools.wraps(test)
-    async def run(*args, **kwargs):
-        async with asyncio.timeout(LIMIT_S):
-            await test(*args, **kwargs)
-
-    return run
+    return discord_api
 
 
 async def answer(emu: DiscordEmulator, sent: SentInteraction) -> dict:
     """The private message that answered an interaction, whether at once or after "thinking"."""
     await emu.response(sent)
-    message = await emu.wait_until(
-        lambda: (m := emu.messages.get(sent.original_id or "")) and not m["flags"] & LOADING and m,
-        what=f"the answer to interaction {sent.id}",
-    )
-    assert message["flags"] & EPHEMERAL, "answers and refusals reach the member privately"
-    return message
+    return await private_answer(emu, sent, "answers and refusals reach the member privately")
 
 
 async def use(emu: DiscordEmulator, name: str, user: dict, channel_id: str | None = None, **options
@@ -87,14 +65,6 @@ def jobs_count(settings) -> int:
 def queued(text: str) -> bool:
     """Whether an /imagine was answered with its status (queued), not a refusal."""
     return text.startswith("🎨 Queued: ")
-
-
-async def image_from(emu: DiscordEmulator, sent: SentInteraction, timeout: float = 90) -> dict:
-    """The image posted through an interaction's token (a follow-up with a file)."""
-    return await emu.wait_until(
-        lambda: next((emu.messages[i] for i in sent.message_ids if emu.messages.get(i, {}).get("attachments")), None),
-        timeout=timeout, what=f"an image through interaction {sent.id}",
-    )
 
 
 async def final_status(emu: DiscordEmulator, sent: SentInteraction, timeout: float = 90) -> str:

@@ -9,10 +9,7 @@ the bot must make no call Telegram would refuse. Two comments build a profile he
 from __future__ import annotations
 
 import asyncio
-import copy
-import dataclasses
 import io
-from dataclasses import dataclass
 
 import pytest
 from PIL import Image, ImageChops
@@ -21,7 +18,8 @@ from bot import messages
 from bot.core import MemberRef, ViperBot
 from bot.core.results import ACTIONS
 from engine.compare import label_strip_height
-from tests.bot.test_telegram_e2e import STEPS, jobs_table, say, sent, telegram_bot
+from tests.bot.harness import telegram_bot
+from tests.bot.test_telegram_e2e import STEPS, jobs_table, say, sent
 from tests.bot.test_telegram_onboarding import answered, button, edited, tap
 from tests.emulators.telegram_api import ApiCall, TelegramAPIEmulator
 from tests.workers import running_worker
@@ -32,51 +30,10 @@ pytestmark = pytest.mark.slow
 TEST_LIMIT_S = 150  # no test here may run longer, however slow the machine
 PHOTO_WAIT_S = 60
 LABELS = [label for _, label in ACTIONS]
-
-
-@pytest.fixture(scope="module")
-def tiny_models(tiny_models):
-    """The session's tiny models with few steps on one CPU thread (see test_telegram_e2e), and sides
-    down to 16 px, so that an aspect ratio shapes the tiny model's 64 px image (16:9 is 80×48)."""
-    import torch
-
-    generator = copy.copy(tiny_models["generator"])  # shares the pipeline (and its lock)
-    generator.defaults = dataclasses.replace(generator.defaults, steps=STEPS, min_side=16)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield {**tiny_models, "generator": generator}
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
-async def api():
-    async with TelegramAPIEmulator() as emulator:
-        yield emulator
-        assert emulator.errors == [], f"the bot made Bot API calls that Telegram would refuse: {emulator.errors}"
-        assert emulator.unanswered_callbacks == [], "a button press was never answered (its button keeps spinning)"
-
-
-@pytest.fixture
-def tg_settings(settings, api):
-    settings.telegram.api_base_url = api.base_url
-    settings.telegram.api_base_file_url = api.base_file_url
-    settings.bot.min_comments = 2
-    return settings
-
-
-@dataclass
-class Viper:
-    api: TelegramAPIEmulator
-    core: ViperBot
-    settings: object
-
-
-@pytest.fixture
-async def viper(tg_settings, runtime, redis_url, tiny_models, api):
-    """The bot polling the emulator, with a worker painting, for one test (bounded in time)."""
-    async with asyncio.timeout(TEST_LIMIT_S):
-        async with running_worker(tg_settings, redis_url, tiny_models), telegram_bot(runtime.core, tg_settings, api):
-            yield Viper(api, runtime.core, tg_settings)
+# Few steps on one thread (conftest's tiny_models), and sides down to 16 px, so that an aspect ratio
+# shapes the tiny model's 64 px image (16:9 is 80×48).
+TINY_DEFAULTS = {"steps": STEPS, "min_side": 16}
+MIN_COMMENTS = 2
 
 
 # -- helpers -------------------------------------------------------------------------------------------
@@ -140,8 +97,8 @@ async def job_of_reply_to(core: ViperBot, photo: ApiCall) -> str:
 # -- the tests -----------------------------------------------------------------------------------------
 
 
-async def test_the_buttons_under_an_image_and_what_they_do(viper):
-    api, core, chat = viper.api, viper.core, 4401
+async def test_the_buttons_under_an_image_and_what_they_do(painting):
+    api, core, chat = painting.api, painting.core, 4401
     for command in ("/like teal, flowing lines", "/dislike harsh contrast"):
         mark = await say(api, chat, command)
         await api.wait_for(sent(chat, "Added"), since=mark)
@@ -203,8 +160,8 @@ async def test_the_buttons_under_an_image_and_what_they_do(viper):
     assert ImageChops.difference(left, original).getbbox() is not None  # the plain render differs
 
 
-async def test_another_members_presses_and_replies_in_a_group(viper):
-    api, core, settings, group = viper.api, viper.core, viper.settings, -100777
+async def test_another_members_presses_and_replies_in_a_group(painting):
+    api, core, settings, group = painting.api, painting.core, painting.settings, -100777
     alice, bob = api.user(21, "Alice"), api.user(22, "Bob")
     for member, taste in ((alice, "/like teal"), (bob, "/like golden light, fog")):
         mark = api.mark()
@@ -240,8 +197,8 @@ async def test_another_members_presses_and_replies_in_a_group(viper):
     assert (await core.store.result(job_of(mine))).member_id == (await core.known_member(who(22))).id
 
 
-async def test_imagine_flags_and_settings(viper):
-    api, core, settings, chat, group = viper.api, viper.core, viper.settings, 4403, -100888
+async def test_imagine_flags_and_settings(painting):
+    api, core, settings, chat, group = painting.api, painting.core, painting.settings, 4403, -100888
     photo = await imagine(api, chat, "a red fox --ar 16:9 --seed 7")
     request = (await core.store.job(job_of(photo))).request
     assert request["aspect"] == "16:9" and request["seed"] == 7 and request["prompt"] == "a red fox"
@@ -292,8 +249,8 @@ async def test_imagine_flags_and_settings(viper):
     assert api.calls_to("sendPhoto", since=mark, chat_id=group) == []
 
 
-async def test_why_by_reply_builds_the_profile_and_undo_puts_it_back(viper):
-    api, core, chat, need = viper.api, viper.core, 4404, viper.settings.bot.min_comments
+async def test_why_by_reply_builds_the_profile_and_undo_puts_it_back(painting):
+    api, core, chat, need = painting.api, painting.core, 4404, painting.settings.bot.min_comments
     assert need == 2
     first = await imagine(api, chat, "a forest path")
     second = await imagine(api, chat, "a mountain lake")

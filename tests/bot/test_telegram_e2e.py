@@ -7,10 +7,7 @@ Telegram would send, and check what the bot sends back through the Bot API.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import copy
-import dataclasses
 import io
 import shutil
 import sqlite3
@@ -20,11 +17,11 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bot.adapters.telegram import run_telegram
 from bot.commands import TELEGRAM, for_platform
 from bot.messages import DONE_LINE as DONE_LINES
 from bot.messages import RESUMED_LINE
 from bot.core import MemberRef
+from tests.bot.harness import telegram_bot
 from tests.emulators.telegram_api import ApiCall, TelegramAPIEmulator
 from tests.workers import GatedGenerator, running_worker
 from viper.app import open_runtime
@@ -36,6 +33,7 @@ DONE_LINE = DONE_LINES[TELEGRAM]
 COMMANDS = [(c.name, c.description) for c in for_platform(TELEGRAM)]
 
 STEPS = 8
+TINY_DEFAULTS = {"steps": STEPS}  # few steps on one thread (conftest's tiny_models)
 
 COMMENTS = [
     "love the warm orange tones",
@@ -44,57 +42,11 @@ COMMENTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def tiny_models(tiny_models):
-    """The session's tiny models with fewer default steps, painting on one CPU thread.
-
-    What is tested here is the delivery, not the painting. On a machine whose two cores are shared
-    with other test runs, torch's default of one thread per core oversubscribes them: 8 tiny steps
-    took 5-19 s with two threads and 0.6 s with one. The thread count is restored afterwards.
-    """
-    import torch
-
-    generator = copy.copy(tiny_models["generator"])  # shares the pipeline (and its lock)
-    generator.defaults = dataclasses.replace(generator.defaults, steps=STEPS)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield {**tiny_models, "generator": generator}
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
-async def api():
-    async with TelegramAPIEmulator() as emulator:
-        yield emulator
-        assert emulator.errors == [], f"the bot made Bot API calls that Telegram would refuse: {emulator.errors}"
-
-
-@pytest.fixture
-def tg_settings(settings, api):
-    settings.telegram.api_base_url = api.base_url
-    settings.telegram.api_base_file_url = api.base_file_url
-    assert len(COMMENTS) >= settings.bot.min_comments
-    return settings
-
-
-@contextlib.asynccontextmanager
-async def telegram_bot(core, settings, api: TelegramAPIEmulator):
-    """`run_telegram` in a task until the block ends; waits until it polls."""
-    stop = asyncio.Event()
-    since = api.mark()
-    task = asyncio.create_task(run_telegram(core, settings, api.token, stop))
-    polling = asyncio.create_task(api.wait_for(lambda c: c.method == "deleteWebhook", 15, since=since))
-    await asyncio.wait({task, polling}, return_when=asyncio.FIRST_COMPLETED)
-    if task.done():
-        polling.cancel()
-        task.result()  # raises what broke the start-up
-        raise AssertionError("run_telegram returned before it was stopped")
-    await polling
-    try:
-        yield task
-    finally:
-        stop.set()
-        await asyncio.wait_for(task, 15)
+def tg_settings(tg_settings):
+    """The shared `tg_settings`, checked to leave enough COMMENTS to build a profile."""
+    assert len(COMMENTS) >= tg_settings.bot.min_comments
+    return tg_settings
 
 
 def sent(chat_id: int, contains: str = "", method: str = "sendMessage"):

@@ -6,7 +6,8 @@ import asyncio
 import itertools
 import time
 
-from tests.bot.test_telegram_e2e import COMMENTS, api, jobs_table, say, sent, telegram_bot, tg_settings, tiny_models  # noqa: F401 (fixtures)
+from tests.bot.harness import telegram_bot
+from tests.bot.test_telegram_e2e import COMMENTS, STEPS, jobs_table, say, sent, tg_settings  # noqa: F401  (a fixture)
 from tests.bot.test_telegram_onboarding import answered, start
 from tests.workers import running_worker
 import pytest
@@ -17,6 +18,7 @@ from bot.core import MemberRef
 from storage.store import Store
 from viper.contracts.errors import TokenRefused
 
+TINY_DEFAULTS = {"steps": STEPS}  # few steps on one thread (conftest's tiny_models)
 _forged = itertools.count(1)
 
 

@@ -11,27 +11,13 @@ from __future__ import annotations
 import pytest
 
 from bot.core import MemberRef
-from tests.bot.test_telegram_e2e import COMMENTS, jobs_table, say, sent, telegram_bot
+from tests.bot.harness import telegram_bot
+from tests.bot.test_telegram_e2e import COMMENTS, jobs_table, say, sent
 from tests.emulators.telegram_api import ApiCall, TelegramAPIEmulator
 from tests.workers import running_worker
 from viper.app import open_runtime
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-async def api():
-    async with TelegramAPIEmulator() as emulator:
-        yield emulator
-        assert emulator.errors == [], f"the bot made Bot API calls that Telegram would refuse: {emulator.errors}"
-        assert emulator.unanswered_callbacks == [], "a button press was never answered (its button keeps spinning)"
-
-
-@pytest.fixture
-def tg_settings(settings, api):
-    settings.telegram.api_base_url = api.base_url
-    settings.telegram.api_base_file_url = api.base_file_url
-    return settings
 
 
 def member(user_id: int) -> MemberRef:

@@ -10,83 +10,28 @@ answered once and the bot must make no call Telegram would refuse.
 
 from __future__ import annotations
 
-import asyncio
-import copy
-import dataclasses
 import json
 import re
-from dataclasses import dataclass
 
 import pytest
 
 from bot import messages
-from bot.core import MemberRef, ViperBot
+from bot.core import MemberRef
 from bot.core.people import MAX_FAILED_LOOKUPS
-from tests.bot.test_telegram_e2e import STEPS, jobs_table, say, sent, telegram_bot
+from tests.bot.test_telegram_e2e import STEPS, jobs_table, say, sent
 from tests.bot.test_telegram_onboarding import answered, button, edited, tap
 from tests.emulators.telegram_api import ApiCall, TelegramAPIEmulator
-from tests.workers import running_worker
 from viper.contracts.errors import InvalidArgument
 
 pytestmark = pytest.mark.slow
 
 TEST_LIMIT_S = 120  # no test here may run longer, however slow the machine
 PHOTO_WAIT_S = 60
-BOT = "viper_test_bot"
+BOT = "viper_test_bot"  # the username the Bot API emulator gives the bot
 SHARE_CODE = re.compile(r"vp-[0-9A-Z]{8}")
 LINK_CODE = re.compile(r"Your link code: ([0-9A-Z]{8})")
-
-
-@pytest.fixture(scope="module")
-def tiny_models(tiny_models):
-    """The session's tiny models with few steps on one CPU thread (see test_telegram_e2e)."""
-    import torch
-
-    generator = copy.copy(tiny_models["generator"])  # shares the pipeline (and its lock)
-    generator.defaults = dataclasses.replace(generator.defaults, steps=STEPS)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield {**tiny_models, "generator": generator}
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture
-async def api():
-    async with TelegramAPIEmulator(username=BOT) as emulator:
-        yield emulator
-        assert emulator.errors == [], f"the bot made Bot API calls that Telegram would refuse: {emulator.errors}"
-        assert emulator.unanswered_callbacks == [], "a button press was never answered (its button keeps spinning)"
-
-
-@pytest.fixture
-def tg_settings(settings, api):
-    settings.telegram.api_base_url = api.base_url
-    settings.telegram.api_base_file_url = api.base_file_url
-    settings.bot.min_comments = 2
-    return settings
-
-
-@dataclass
-class Viper:
-    api: TelegramAPIEmulator
-    core: ViperBot
-    settings: object
-
-
-@pytest.fixture
-async def viper(tg_settings, runtime, api):
-    """The bot polling the emulator, without a worker (nothing here makes an image), bounded in time."""
-    async with asyncio.timeout(TEST_LIMIT_S):
-        async with telegram_bot(runtime.core, tg_settings, api):
-            yield Viper(api, runtime.core, tg_settings)
-
-
-@pytest.fixture
-async def painting(tg_settings, runtime, redis_url, tiny_models, api):
-    """The same, with a worker painting images and building profiles."""
-    async with asyncio.timeout(TEST_LIMIT_S):
-        async with running_worker(tg_settings, redis_url, tiny_models), telegram_bot(runtime.core, tg_settings, api):
-            yield Viper(api, runtime.core, tg_settings)
+TINY_DEFAULTS = {"steps": STEPS}  # few steps on one thread (conftest's tiny_models)
+MIN_COMMENTS = 2
 
 
 # -- helpers -------------------------------------------------------------------------------------------

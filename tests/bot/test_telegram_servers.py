@@ -12,84 +12,37 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import dataclasses
 import re
-from dataclasses import dataclass
 
 import pytest
 
 from bot import messages
 from bot.commands import TELEGRAM, for_platform
-from bot.core import MemberRef, ViperBot
-from tests.bot.test_telegram_e2e import STEPS, jobs_table, say, sent, telegram_bot
+from bot.core import MemberRef
+from tests.bot.harness import Viper
+from tests.bot.test_telegram_e2e import STEPS, jobs_table, say, sent
 from tests.bot.test_telegram_onboarding import answered, button, edited, tap
 from tests.emulators.telegram_api import ApiCall, TelegramAPIEmulator
-from tests.workers import running_worker
 
 pytestmark = pytest.mark.slow
 
 TEST_LIMIT_S = 120  # no test here may run longer, however slow the machine
 PHOTO_WAIT_S = 60
+TINY_DEFAULTS = {"steps": STEPS}  # few steps on one thread (conftest's tiny_models)
 DONE_LINE = messages.DONE_LINE[TELEGRAM]
 GROUP, OTHER_GROUP, FORUM = -100500, -100600, -100700
 ALICE, BOB, CAROL, DAVE = 51, 52, 53, 54  # Alice and Bob are members, Carol an administrator, Dave the creator
 ADMIN_REFUSED = "Sorry, only the admins here can do that."
-
-
-@pytest.fixture(scope="module")
-def tiny_models(tiny_models):
-    """The session's tiny models with few steps on one CPU thread (see test_telegram_e2e)."""
-    import torch
-
-    generator = copy.copy(tiny_models["generator"])  # shares the pipeline (and its lock)
-    generator.defaults = dataclasses.replace(generator.defaults, steps=STEPS)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield {**tiny_models, "generator": generator}
-    torch.set_num_threads(threads)
+NAMES = {ALICE: "Alice", BOB: "Bob", CAROL: "Carol", DAVE: "Dave"}
 
 
 @pytest.fixture
-async def api():
-    async with TelegramAPIEmulator() as emulator:
-        yield emulator
-        assert emulator.errors == [], f"the bot made Bot API calls that Telegram would refuse: {emulator.errors}"
-        assert emulator.unanswered_callbacks == [], "a button press was never answered (its button keeps spinning)"
-
-
-@pytest.fixture
-def tg_settings(settings, api):
-    settings.telegram.api_base_url = api.base_url
-    settings.telegram.api_base_file_url = api.base_file_url
-    return settings
-
-
-@dataclass
-class Viper:
-    api: TelegramAPIEmulator
-    core: ViperBot
-    settings: object
-    redis_url: str
-    models: dict
-
-    def worker(self, models: dict | None = None):
-        """The real worker, painting until the block ends (only where a test makes an image)."""
-        return running_worker(self.settings, self.redis_url, models or self.models)
-
-    def user(self, user_id: int) -> dict:
-        return self.api.user(user_id, {ALICE: "Alice", BOB: "Bob", CAROL: "Carol", DAVE: "Dave"}.get(user_id))
-
-
-@pytest.fixture
-async def viper(tg_settings, runtime, redis_url, tiny_models, api):
-    """The bot polling the emulator, without a worker, for one test (bounded in time); Carol
-    administers every group and Dave created them."""
+def api(api):
+    """The shared emulator, where Carol administers every group and Dave created them."""
     for group in (GROUP, OTHER_GROUP, FORUM):
         api.set_member_status(group, CAROL, "administrator")
         api.set_member_status(group, DAVE, "creator")
-    async with asyncio.timeout(TEST_LIMIT_S):
-        async with telegram_bot(runtime.core, tg_settings, api):
-            yield Viper(api, runtime.core, tg_settings, redis_url, tiny_models)
+    return api
 
 
 # -- helpers -------------------------------------------------------------------------------------------
