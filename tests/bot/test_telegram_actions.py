@@ -18,7 +18,7 @@ from bot import messages
 from bot.core import MemberRef, ViperBot
 from bot.core.results import ACTIONS
 from engine.compare import label_strip_height
-from tests.bot.harness import telegram_bot
+from tests.bot.harness import bounded_by, telegram_bot
 from tests.bot.test_telegram_e2e import STEPS, jobs_table, say, sent
 from tests.bot.test_telegram_onboarding import answered, button, edited, tap
 from tests.emulators.telegram_api import ApiCall, TelegramAPIEmulator
@@ -28,6 +28,7 @@ from viper.app import open_runtime
 pytestmark = pytest.mark.slow
 
 TEST_LIMIT_S = 150  # no test here may run longer, however slow the machine
+bounded = bounded_by(TEST_LIMIT_S)  # the fixtures' bound covers their set-up; this bounds the test
 PHOTO_WAIT_S = 60
 LABELS = [label for _, label in ACTIONS]
 # Few steps on one thread (conftest's tiny_models), and sides down to 16 px, so that an aspect ratio
@@ -97,6 +98,7 @@ async def job_of_reply_to(core: ViperBot, photo: ApiCall) -> str:
 # -- the tests -----------------------------------------------------------------------------------------
 
 
+@bounded
 async def test_the_buttons_under_an_image_and_what_they_do(painting):
     api, core, chat = painting.api, painting.core, 4401
     for command in ("/like teal, flowing lines", "/dislike harsh contrast"):
@@ -160,6 +162,7 @@ async def test_the_buttons_under_an_image_and_what_they_do(painting):
     assert ImageChops.difference(left, original).getbbox() is not None  # the plain render differs
 
 
+@bounded
 async def test_another_members_presses_and_replies_in_a_group(painting):
     api, core, settings, group = painting.api, painting.core, painting.settings, -100777
     alice, bob = api.user(21, "Alice"), api.user(22, "Bob")
@@ -197,6 +200,7 @@ async def test_another_members_presses_and_replies_in_a_group(painting):
     assert (await core.store.result(job_of(mine))).member_id == (await core.known_member(who(22))).id
 
 
+@bounded
 async def test_imagine_flags_and_settings(painting):
     api, core, settings, chat, group = painting.api, painting.core, painting.settings, 4403, -100888
     photo = await imagine(api, chat, "a red fox --ar 16:9 --seed 7")
@@ -249,6 +253,7 @@ async def test_imagine_flags_and_settings(painting):
     assert api.calls_to("sendPhoto", since=mark, chat_id=group) == []
 
 
+@bounded
 async def test_why_by_reply_builds_the_profile_and_undo_puts_it_back(painting):
     api, core, chat, need = painting.api, painting.core, 4404, painting.settings.bot.min_comments
     assert need == 2
@@ -294,6 +299,7 @@ async def test_why_by_reply_builds_the_profile_and_undo_puts_it_back(painting):
     assert await core.profile(who(chat)) is None
 
 
+@bounded
 async def test_buttons_work_after_the_bot_restarts(tg_settings, redis_url, tiny_models, api):
     settings, chat = tg_settings, 4405
     async with asyncio.timeout(TEST_LIMIT_S):

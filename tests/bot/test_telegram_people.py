@@ -18,6 +18,7 @@ import pytest
 from bot import messages
 from bot.core import MemberRef
 from bot.core.people import MAX_FAILED_LOOKUPS
+from tests.bot.harness import bounded_by
 from tests.bot.test_telegram_e2e import STEPS, jobs_table, say, sent
 from tests.bot.test_telegram_onboarding import answered, button, edited, tap
 from tests.emulators.telegram_api import ApiCall, TelegramAPIEmulator
@@ -26,6 +27,7 @@ from viper.contracts.errors import InvalidArgument
 pytestmark = pytest.mark.slow
 
 TEST_LIMIT_S = 120  # no test here may run longer, however slow the machine
+bounded = bounded_by(TEST_LIMIT_S)  # the fixtures' bound covers their set-up; this bounds the test
 PHOTO_WAIT_S = 60
 BOT = "viper_test_bot"  # the username the Bot API emulator gives the bot
 SHARE_CODE = re.compile(r"vp-[0-9A-Z]{8}")
@@ -88,6 +90,7 @@ def without_date(document: dict) -> dict:
 # -- share codes and blends --------------------------------------------------------------------------------
 
 
+@bounded
 async def test_a_share_code_paints_in_its_owners_taste_and_blends_until_revoked(painting):
     api, core, settings = painting.api, painting.core, painting.settings
     alice, bob, group = 5101, 5102, -100510
@@ -122,6 +125,7 @@ async def test_a_share_code_paints_in_its_owners_taste_and_blends_until_revoked(
     assert generate_jobs(settings) == jobs_before
 
 
+@bounded
 async def test_unknown_codes_are_rate_limited_and_nothing_is_queued(viper):
     api, settings, carol = viper.api, viper.settings, 5201
     refused = await answer_to(api, carol, "/imagine a fox --p me")
@@ -138,6 +142,7 @@ async def test_unknown_codes_are_rate_limited_and_nothing_is_queued(viper):
 # -- one person on Telegram and Discord ----------------------------------------------------------------------
 
 
+@bounded
 async def test_link_codes_stay_out_of_groups(viper):
     api, core, group = viper.api, viper.core, -100520
     dana, dana_dc = api.user(5301, "Dana"), MemberRef("discord", "930", "dana")
@@ -188,6 +193,7 @@ async def test_link_codes_stay_out_of_groups(viper):
     assert (await core.member(tg(5301))).id != (await core.member(dana_dc)).id
 
 
+@bounded
 async def test_link_with_discord_merge_unlink_and_forget_the_person(painting):
     api, core, chat = painting.api, painting.core, 5401
     dana_tg, dana_dc = tg(chat), MemberRef("discord", "940", "dana")
@@ -238,6 +244,7 @@ async def test_link_with_discord_merge_unlink_and_forget_the_person(painting):
 # -- export and import ------------------------------------------------------------------------------------------
 
 
+@bounded
 async def test_export_then_import_by_sending_the_file_back(viper):
     api, core, chat, group = viper.api, viper.core, 5501, -100550
     erin = tg(chat)
@@ -295,6 +302,7 @@ async def test_export_then_import_by_sending_the_file_back(viper):
     assert without_date(await core.export_profile(erin)) == without_date(before)
 
 
+@bounded
 async def test_malformed_oversized_and_foreign_files_are_refused(viper):
     api, core, chat = viper.api, viper.core, 5601
     frank = tg(chat)

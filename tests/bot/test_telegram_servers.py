@@ -19,7 +19,7 @@ import pytest
 from bot import messages
 from bot.commands import TELEGRAM, for_platform
 from bot.core import MemberRef
-from tests.bot.harness import Viper
+from tests.bot.harness import Viper, bounded_by
 from tests.bot.test_telegram_e2e import STEPS, jobs_table, say, sent
 from tests.bot.test_telegram_onboarding import answered, button, edited, tap
 from tests.emulators.telegram_api import ApiCall, TelegramAPIEmulator
@@ -27,6 +27,7 @@ from tests.emulators.telegram_api import ApiCall, TelegramAPIEmulator
 pytestmark = pytest.mark.slow
 
 TEST_LIMIT_S = 120  # no test here may run longer, however slow the machine
+bounded = bounded_by(TEST_LIMIT_S)  # the fixtures' bound covers their set-up; this bounds the test
 PHOTO_WAIT_S = 60
 TINY_DEFAULTS = {"steps": STEPS}  # few steps on one thread (conftest's tiny_models)
 DONE_LINE = messages.DONE_LINE[TELEGRAM]
@@ -89,6 +90,7 @@ def flagging(models: dict) -> dict:
 # -- the tests -----------------------------------------------------------------------------------------
 
 
+@bounded
 async def test_daily_limit_cooldown_and_what_group_admins_change(viper):
     api, settings = viper.api, viper.settings
     settings.limits.images_per_day = 2
@@ -134,6 +136,7 @@ async def test_daily_limit_cooldown_and_what_group_admins_change(viper):
     assert shown.text.startswith("Limits here: 2 images per member per day, no cooldown (the bot's defaults)")
 
 
+@bounded
 async def test_blocked_terms_patterns_and_limits_on_buttons(viper):
     api, core, settings = viper.api, viper.core, viper.settings
     assert (await ask(viper, GROUP, CAROL, "/admin block add Lighthouse")).text.startswith("Blocked:")
@@ -176,6 +179,7 @@ async def test_blocked_terms_patterns_and_limits_on_buttons(viper):
     assert (await ask(viper, GROUP, ALICE, "/imagine a lighthouse at dusk")).text.startswith("🎨 Queued")
 
 
+@bounded
 async def test_pause_keeps_the_queued_image_until_resume(viper):
     api, settings = viper.api, viper.settings
     queued = await ask(viper, GROUP, ALICE, "/imagine a quiet bay")
@@ -210,6 +214,7 @@ async def test_pause_keeps_the_queued_image_until_resume(viper):
     assert (await ask(viper, GROUP, CAROL, "/admin stats")).text.startswith("📈 Today here:")
 
 
+@bounded
 async def test_allowed_chats_leave_other_groups_unserved(viper):
     api, settings = viper.api, viper.settings
     screen = await ask(viper, OTHER_GROUP, ALICE, "/settings")  # shown before the operator narrowed the list
@@ -235,6 +240,7 @@ async def test_allowed_chats_leave_other_groups_unserved(viper):
     assert (await api.wait_for(sent(BOB), since=mark)).text.startswith("📊 Today: 0 images")
 
 
+@bounded
 async def test_admin_words_the_menu_and_forum_topics(viper):
     api = viper.api
     # The menu: /admin in group administrators' menu only; everyone else's is the rest.
@@ -276,6 +282,7 @@ async def test_admin_words_the_menu_and_forum_topics(viper):
     assert api.calls_to("getChatMember", since=mark) == []
 
 
+@bounded
 async def test_flagged_images_go_behind_a_spoiler_or_are_withheld(viper):
     api, settings = viper.api, viper.settings
     settings.moderation.nsfw_policy = "spoiler"
