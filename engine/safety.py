@@ -1,4 +1,4 @@
-"""The image safety check: every image the worker returns is judged before delivery (issue #13).
+"""The image safety check: every image the worker returns is judged before delivery.
 
 `[moderation] nsfw_check = "auto"` loads the Stable Diffusion safety checker
 (`CompVis/stable-diffusion-safety-checker`: diffusers' `StableDiffusionSafetyChecker`, a CLIP

@@ -13,7 +13,7 @@ imports (the `file:` option, refused over 1 MB before it is downloaded); `/imagi
 with share codes (and `me`), read as Telegram's `--p`; `/link` and `/unlink` join and split a
 Discord and a Telegram account. Everything about a taste stays private (ephemeral).
 
-Busy servers (#13): every request says where it comes from (`place_of`: the server, the channel,
+Busy servers: every request says where it comes from (`place_of`: the server, the channel,
 whether the member has Manage Server, whether the channel is age-restricted), and the core applies
 the server's limits, blocked terms, channels and pause to it; a refusal reaches the member
 privately. `/usage` shows the member's counts; `/admin` is a command group that Discord shows only

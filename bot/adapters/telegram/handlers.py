@@ -11,12 +11,12 @@ reply to it (or to its 💬 Why prompt) is a comment on it that teaches the prof
 its whole text, flags included, to the core; `follow_new` shows a new job's status and follows it,
 after /imagine and after an action button alike.
 
-Profiles that travel (#12): `/profile share|unshare|export|import`, `/link [CODE]` and `/unlink` are
+Profiles that travel: `/profile share|unshare|export|import`, `/link [CODE]` and `/unlink` are
 personal, so in a group their answers go to the member's private chat (`personal`). An import is a
 document sent with the caption `/profile import` (`on_import_file`): its size is checked before
 it is downloaded, and the core shows what would change, with buttons, before anything does.
 
-Busy groups (#13): every update that reaches the core carries its `Place` (`servers.Places`: the
+Busy groups: every update that reaches the core carries its `Place` (`servers.Places`: the
 group, the topic, whether the member administers it), so the core applies the group's limits, its
 blocked terms and its pause; its refusals are answered with `messages.friendly`. `/usage` answers in
 place (counts only); `/admin ...` maps to the core's admin controls (`servers.admin_call`) and asks

@@ -1,4 +1,4 @@
-"""Busy groups (#13) on Telegram: where an update comes from, who may administer a group, which
+"""Busy groups on Telegram: where an update comes from, who may administer a group, which
 groups are served, and how `/admin`'s words map to the core's admin controls.
 
 - `Places.place` builds the core's `Place` for an update: the group is the scope (none in a private
