@@ -519,6 +519,15 @@ class Store(PeopleStore, ServerStore):
             return None
         return ResultRecord(self._job(row), row["owner"], json.loads(row["made"]), row["png_path"])
 
+    async def drop_results_before(self, days: int) -> list[str]:
+        """Forget the results older than `days` days; returns their PNG paths (for the caller to delete)."""
+        cutoff = f"-{int(days)} days"
+        async with self.transaction():
+            async with self._db.execute("SELECT png_path FROM results WHERE created_at < datetime('now', ?)", (cutoff,)) as cur:
+                paths = [row[0] for row in await cur.fetchall()]
+            await self._write("DELETE FROM results WHERE created_at < datetime('now', ?)", (cutoff,))
+        return paths
+
     async def result_paths(self, member_id: int) -> list[str]:
         async with self._db.execute("SELECT png_path FROM results WHERE member_id = ?", (member_id,)) as cur:
             return [row[0] for row in await cur.fetchall()]

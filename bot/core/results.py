@@ -71,6 +71,19 @@ class ResultFlows(CoreBase):
         made["personalised"] = is_personalised(result)
         await self.store.save_result(job_id, member_id, made, str(path))
 
+    async def sweep_results(self) -> int:
+        """Delete the images kept longer than `[storage] keep_results_days` (0: keep them); their
+        buttons then answer that the image is no longer stored. Returns how many went."""
+        days = self.settings.storage.keep_results_days
+        if not days:
+            return 0
+        paths = await self.store.drop_results_before(days)
+        for path in paths:
+            Path(path).unlink(missing_ok=True)
+        if paths:
+            log.info("deleted %d image(s) older than %d days", len(paths), days)
+        return len(paths)
+
     async def forget_results(self, member_id: int) -> None:
         """Delete the PNGs of a member's results (their rows go with the member)."""
         for path in await self.store.result_paths(member_id):

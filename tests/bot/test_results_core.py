@@ -5,6 +5,7 @@ platforms are a fake port here; both adapters' end-to-end tests press the same b
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -197,3 +198,20 @@ async def test_forget_deletes_the_images_kept_for_the_buttons(core):
     with pytest.raises(InvalidArgument, match="no longer stored"):
         await core.press(BOB, "act", ["mine", submitted.job_id], {})
     assert (await core.store.job(submitted.job_id)) is None
+
+
+async def test_images_older_than_keep_results_days_are_swept(core, settings):
+    submitted, _ = await imagine(core, ALICE, "a fox")
+    kept, _ = await imagine(core, ALICE, "a cat")
+    path = Path((await core.store.result(submitted.job_id)).png_path)
+    db = sqlite3.connect(settings.storage.database_path)
+    db.execute("UPDATE results SET created_at = datetime('now', '-31 days') WHERE job_id = ?", (submitted.job_id,))
+    db.commit()
+    db.close()
+    settings.storage.keep_results_days = 0
+    assert await core.sweep_results() == 0 and path.exists()  # 0 keeps them forever
+    settings.storage.keep_results_days = 30
+    assert await core.sweep_results() == 1
+    assert not path.exists() and await core.store.result(kept.job_id) is not None
+    with pytest.raises(InvalidArgument, match="no longer stored"):
+        await core.press(ALICE, "act", ["reroll", submitted.job_id], {})

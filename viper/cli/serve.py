@@ -45,11 +45,12 @@ class Adapters:
         from viper.app import open_runtime
 
         runtime = await open_runtime(settings)
-        served = None
+        served = sweeper = None
         try:
             if settings.metrics.port:
                 served = await serve_bot_metrics(runtime, host=settings.metrics.host, port=settings.metrics.port)
             self._start(runtime.core, settings, stop)
+            sweeper = asyncio.create_task(sweep_daily(runtime.core, stop))
             if not self.running:
                 print(no_token_help(), file=sys.stderr)
             stopper = asyncio.create_task(stop.wait())
@@ -66,6 +67,10 @@ class Adapters:
                     await asyncio.wait_for(task, timeout=15)
             return 0
         finally:
+            if sweeper is not None:
+                sweeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await sweeper
             if served is not None:
                 await served.close()
             await runtime.close()
@@ -94,6 +99,17 @@ class Adapters:
             print(f"error: the {name} adapter stopped: {type(error).__name__}: {error}", file=sys.stderr)
         else:
             log.warning("the %s adapter stopped", name)
+
+
+async def sweep_daily(core, stop: asyncio.Event) -> None:
+    """Delete images older than `[storage] keep_results_days` at start and then once a day."""
+    while not stop.is_set():
+        try:
+            await core.sweep_results()
+        except Exception:  # a failed sweep must not stop the bot; the next one tries again
+            log.warning("could not delete old images", exc_info=True)
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=24 * 3600)
 
 
 async def serve_bot_metrics(runtime, *, host: str = "127.0.0.1", port: int = 0):

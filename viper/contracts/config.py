@@ -41,6 +41,8 @@ class BotSection(_Section):
 class StorageSection(_Section):
     data_dir: Path = Path("data")
     database: Path | None = None
+    # Days a delivered image is kept for its buttons (Reroll, Vary, Compare, Why...); 0 = forever.
+    keep_results_days: int = Field(30, ge=0, le=3650)
 
     @property
     def database_path(self) -> Path:
