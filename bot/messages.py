@@ -443,10 +443,13 @@ SETTING_SAVED = "✅ Saved."
 DELIVERY_LABELS = {"channel": "📢 Post in the chat", "private": "🔒 Send privately"}
 
 
-def why_prompt(platform: str) -> str:
-    how = "Reply to the image (or to this message)" if platform == TELEGRAM else "Write it in the form"
-    return (f"💬 What do you like or dislike about this image? {how} in a sentence or two, for example: "
-            "“love the warm light, the blue sky feels flat”. I'll learn from it.")
+WHY_FORM_LABEL = "What do you like or dislike about this image?"  # Discord: at most 45 characters
+WHY_FORM_PLACEHOLDER = "e.g. love the warm light; the blue sky feels flat. I'll learn from it."  # at most 100
+
+
+# Telegram's 💬 Why asks in the chat (Discord opens a form with the two lines above).
+WHY_PROMPT = ("💬 What do you like or dislike about this image? Reply to the image (or to this message) in a "
+              "sentence or two, for example: “love the warm light, the blue sky feels flat”. I'll learn from it.")
 
 
 def rereading(count: int) -> str:

@@ -293,7 +293,7 @@ async def test_why_builds_a_profile_and_undo_puts_the_old_one_back(runtime, sett
     assert form["custom_id"] == f"viper:why-modal:{job_of(images[0])}"
     [field] = [c for row in form["components"] for c in row["components"]]
     assert field["style"] == 2 and field["max_length"] == settings.bot.max_comment_chars
-    assert field["label"] in messages.why_prompt("discord") and len(field["label"]) <= 45
+    assert field["label"] == messages.WHY_FORM_LABEL and len(field["label"]) <= 45
     assert 0 < len(field.get("placeholder") or "") <= 100 and len(form["title"]) <= 45
 
     # Comments count towards the profile...

@@ -269,7 +269,7 @@ async def test_why_by_reply_builds_the_profile_and_undo_puts_it_back(painting):
     mark = await press(api, chat, second, "💬 Why")
     assert (await api.wait_for(answered, since=mark)).text == messages.WHY_TOAST
     asked = await api.wait_for(sent(chat, "💬 What do you like"), since=mark)
-    assert asked.text == messages.why_prompt("telegram")
+    assert asked.text == messages.WHY_PROMPT
     assert asked.params["reply_parameters"]["message_id"] == second.result["message_id"]
     mark = await say(api, chat, "hate the harsh contrast", reply_to=asked.result["message_id"])
     await api.wait_for(sent(chat, "again…"), 20, since=mark)

@@ -227,13 +227,10 @@ class WhyModal(discord.ui.Modal):
     def __init__(self, job_id: str, max_chars: int):
         super().__init__(title=within(dict(ACTIONS)["why"], TITLE_MAX), timeout=30 * 60,
                          custom_id=f"{WHY_MODAL_PREFIX}{job_id}")
-        question, _, rest = messages.why_prompt(DISCORD).partition("? ")
-        question = question + "?" if rest else question
-        if len(question) > LABEL_MAX:  # without its leading emoji, if that is what it takes to fit
-            question = question.split(" ", 1)[-1]
         self.comment = discord.ui.TextInput(
-            label=within(question, LABEL_MAX), style=discord.TextStyle.paragraph, custom_id=WHY_INPUT_ID,
-            placeholder=within(rest, PLACEHOLDER_MAX) or None, max_length=max_chars, required=True,
+            label=within(messages.WHY_FORM_LABEL, LABEL_MAX), style=discord.TextStyle.paragraph,
+            custom_id=WHY_INPUT_ID, placeholder=within(messages.WHY_FORM_PLACEHOLDER, PLACEHOLDER_MAX),
+            max_length=max_chars, required=True,
         )
         self.add_item(self.comment)
 

@@ -233,7 +233,7 @@ class TelegramButtons:
         if reply.submitted is not None:
             await self.h.follow_new(reply.submitted, who, chat_id, pressed)
         if reply.ask_comment is not None:
-            asked = await self.h.say(chat_id, messages.why_prompt(TELEGRAM), reply_to=pressed)
+            asked = await self.h.say(chat_id, messages.WHY_PROMPT, reply_to=pressed)
             # A reply to this prompt is a comment on the image too, as a reply to the image is.
             await self.core.store.remember_result_message(TELEGRAM, chat_id, asked.message_id, reply.ask_comment)
         if reply.text:
