@@ -21,13 +21,15 @@ CAROL = MemberRef("telegram", "9", "Carol")
 
 
 class Port:
+    """A fake output port: records what the core posts and says."""
+
     done_line = "DONE"
 
     def __init__(self):
-        self.images = []
-        self.texts = []
+        self.images, self.texts, self.statuses = [], [], []
 
     async def status(self, text, *, final=False):
+        self.statuses.append(text)
         return True
 
     async def new_status(self, text):
@@ -35,6 +37,7 @@ class Port:
 
     async def text(self, text):
         self.texts.append(text)
+        self.statuses.append(text)
 
     async def image(self, delivery):
         self.images.append(delivery)

@@ -13,8 +13,8 @@ from bot import messages
 from bot.core import MemberRef
 from bot.core.moderation import first_hit
 from bot.core.servers import Place
-from bot.core.types import Posted
 from storage.store import JobRecord
+from tests.bot.test_results_core import Port
 from viper.contracts import jobs
 from viper.contracts.errors import InvalidArgument, NotYours, ViperError
 
@@ -123,27 +123,6 @@ async def test_channels_and_pause_keep_queued_jobs(core, runtime, settings):
     assert await runtime.queue.pool.zscore(runtime.queue.queue_name, queued.job_id) < 9e15
     with pytest.raises(InvalidArgument, match="in a server"):
         await core.admin_stats(Place("discord", None, "5", is_admin=True))
-
-
-class Port:
-    done_line = "DONE"
-
-    def __init__(self):
-        self.images, self.statuses = [], []
-
-    async def status(self, text, *, final=False):
-        self.statuses.append(text)
-        return True
-
-    async def new_status(self, text):
-        return True
-
-    async def text(self, text):
-        self.statuses.append(text)
-
-    async def image(self, delivery):
-        self.images.append(delivery)
-        return Posted("c", "1")
 
 
 class FlaggingQueue:

@@ -25,6 +25,7 @@ from engine.plan import aspect_size
 from engine.sdxl import load_generator
 from viper.contracts.errors import InvalidArgument
 from viper.contracts.jobs import ASPECT_RATIOS, GenerateRequest, GenerateResult
+from tests.engine.test_generation import stock
 
 PROMPT = "a lighthouse on a cliff at dusk"
 LIKED = ["teal", "flowing lines", "art nouveau", "soft light"]
@@ -54,17 +55,7 @@ def png_of(array: np.ndarray) -> bytes:
 
 
 def stock_txt2img(pipe, req: GenerateRequest, output_type: str = "pil"):
-    result = pipe(
-        prompt=req.prompt,
-        negative_prompt=req.negative_prompt or None,
-        num_inference_steps=req.steps,
-        guidance_scale=5.0 if req.guidance is None else req.guidance,
-        width=req.width,
-        height=req.height,
-        generator=torch.Generator(device=pipe.device).manual_seed(req.seed),
-        output_type=output_type,
-    ).images
-    return result if output_type == "latent" else np.array(result[0])
+    return stock(pipe, req, output_type)
 
 
 def assert_same_image(batched: torch.Tensor, alone: torch.Tensor) -> None:
