@@ -84,11 +84,6 @@ class ResultFlows(CoreBase):
             log.info("deleted %d image(s) older than %d days", len(paths), days)
         return len(paths)
 
-    async def forget_results(self, member_id: int) -> None:
-        """Delete the PNGs of a member's results (their rows go with the member)."""
-        for path in await self.store.result_paths(member_id):
-            Path(path).unlink(missing_ok=True)
-
     async def _result(self, job_id: str) -> ResultRecord:
         record = await self.store.result(job_id)
         if record is None or not Path(record.png_path).is_file():
