@@ -585,7 +585,7 @@ def link_same_platform(platform: str) -> str:
 
 
 def _accounts(accounts) -> str:
-    return joined([f"{a.platform.capitalize()} ({a.display_name or a.platform_user_id})" for a in accounts])
+    return joined([a.label for a in accounts])
 
 
 def ask_link(accounts, platform: str, theirs: bool, mine: bool, comments: tuple[int, int]) -> str:

@@ -38,6 +38,11 @@ class Member:
     display_name: str = ""
     account_id: int = 0
 
+    @property
+    def label(self) -> str:
+        """How members read an account: "Telegram (Alice)"."""
+        return f"{self.platform.capitalize()} ({self.display_name or self.platform_user_id})"
+
 
 @dataclass
 class Profile:
@@ -284,7 +289,7 @@ class Store(PeopleStore, ServerStore):
             return None
         up, down, personalised = await self._verdicts(member_id)
         accounts = await self.accounts(member_id)
-        linked = [f"{a.platform.capitalize()} ({a.display_name or a.platform_user_id})" for a in accounts]
+        linked = [a.label for a in accounts]
         return Profile(
             row["member_id"], json.loads(row["liked"]), json.loads(row["disliked"]),
             row["backend"], row["backend_version"], row["updated_at"], up, down, personalised,

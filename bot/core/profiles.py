@@ -81,8 +81,7 @@ class ProfileFlows(CoreBase):
             await self.store.profile(member.id), await self.store.comment_count(member.id),
             await self.store.onboarding(member.id) is not None, member.display_name, who.platform,
             images=len(await self.store.result_paths(member.id)),
-            accounts=[f"{a.platform.capitalize()} ({a.display_name or a.platform_user_id})"
-                      for a in await self.store.accounts(member.id)],
+            accounts=[a.label for a in await self.store.accounts(member.id)],
         )
 
     async def forget(self, who: MemberRef) -> bool:
