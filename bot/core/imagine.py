@@ -163,7 +163,8 @@ class ImagineFlows(ResultFlows, ServerFlows):
         await self.store.update_job(job_id, JobState.DONE)
         caption = self.caption(record.prompt, result, record.request.get("action", "imagine"))
         return Delivery(job_id, result, caption, self.result_notes(result), result_rows(job_id, result.method),
-                        private=bool(record.chat_ref.get("private")), spoiler=handling == "spoiler")
+                        private=bool(record.chat_ref.get("private")), spoiler=handling == "spoiler",
+                        platform=record.platform)
 
     def safety_handling(self, record: JobRecord, result: jobs.GenerateResult) -> str:
         """What `[moderation] nsfw_policy` does with an image the worker's safety check flagged:
@@ -219,8 +220,7 @@ class ImagineFlows(ResultFlows, ServerFlows):
             await self.store.update_job(job_id, JobState.FAILED, error=f"the platform refused the image: {e}")
             return False
         if isinstance(posted, Posted) and posted.message_id:
-            platform = (await self.store.job(job_id) or JobRecord(job_id, None, "", "")).platform
-            await self.store.remember_result_message(platform, posted.chat_id, posted.message_id, job_id)
+            await self.store.remember_result_message(delivery.platform, posted.chat_id, posted.message_id, job_id)
         await self.delivered(job_id)
         await out.status(out.done_line, final=True)
         return True

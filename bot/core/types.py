@@ -86,6 +86,7 @@ class Delivery:
     rows: "Rows" = field(default_factory=list)  # the action buttons under the image
     private: bool = False  # the member asked (/settings) for their images privately
     spoiler: bool = False  # the safety check flagged it and the policy says: hide it behind a spoiler
+    platform: str = ""  # where the job was asked for (where its message ids belong)
 
 
 # -- screens and buttons, drawn by each adapter ------------------------------------------------------
