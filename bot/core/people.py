@@ -278,14 +278,19 @@ class PeopleFlows(CoreBase):
         settings = doc.get("settings") or {}
         if not isinstance(settings, dict):
             raise bad("settings", "must be an object")
-        current = MemberSettings()
-        for key in ("ar", "strength", "steps", "delivery"):
-            value = settings.get(key)
-            if value is not None:
-                current = self.parse_setting(current, key, str(value).replace(":", "x") if key == "ar" else str(value))
+        self._settings_of(doc)
         if isinstance(settings.get("steps"), float) or isinstance(settings.get("strength"), bool):
             raise bad("settings", "has a value of the wrong kind")
         return doc
+
+    def _settings_of(self, doc: dict) -> MemberSettings:
+        """An export's settings, read with /settings' own checks (InvalidArgument names a bad one)."""
+        current = MemberSettings()
+        for key in ("ar", "strength", "steps", "delivery"):
+            value = (doc.get("settings") or {}).get(key)
+            if value is not None:
+                current = self.parse_setting(current, key, str(value).replace(":", "x") if key == "ar" else str(value))
+        return current
 
     async def ask_import(self, who: MemberRef, data: bytes) -> Reply:
         """Check a document and show what importing it would change; nothing changes until the
@@ -320,11 +325,7 @@ class PeopleFlows(CoreBase):
         """Replace the person's profile, comments, verdicts and settings with a checked document's."""
         doc = self._checked(doc)
         profile = doc.get("profile")
-        settings = MemberSettings()
-        for key in ("ar", "strength", "steps", "delivery"):
-            value = (doc.get("settings") or {}).get(key)
-            if value is not None:
-                settings = self.parse_setting(settings, key, str(value).replace(":", "x") if key == "ar" else str(value))
+        settings = self._settings_of(doc)
         async with self.store.transaction():
             await self.store.snapshot_profile(person)
             if profile is None:
