@@ -21,3 +21,12 @@ def tiny(one_thread):
     from engine.sdxl import load_generator
 
     return load_generator("tiny")
+
+
+@pytest.fixture
+def unet_batches(tiny):
+    """The batch size of every UNet call the tiny model makes while the test runs."""
+    sizes: list[int] = []
+    hook = tiny.pipe.unet.register_forward_pre_hook(lambda module, args: sizes.append(args[0].shape[0]))
+    yield sizes
+    hook.remove()

@@ -69,14 +69,6 @@ def source(tiny) -> bytes:
     return tiny.generate(personalised(seed=21)).png
 
 
-@pytest.fixture
-def unet_batches(tiny):
-    sizes: list[int] = []
-    hook = tiny.pipe.unet.register_forward_pre_hook(lambda module, args: sizes.append(args[0].shape[0]))
-    yield sizes
-    hook.remove()
-
-
 # 1. Aspect ratios.
 
 SDXL_SIZES = {

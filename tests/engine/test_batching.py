@@ -44,15 +44,6 @@ def alone(tiny) -> list[torch.Tensor]:
     return [tiny.generate_latents(req) for req in MEMBERS]
 
 
-@pytest.fixture
-def unet_batches(tiny):
-    """The batch size of every UNet call made while the test runs."""
-    sizes: list[int] = []
-    hook = tiny.pipe.unet.register_forward_pre_hook(lambda module, args: sizes.append(args[0].shape[0]))
-    yield sizes
-    hook.remove()
-
-
 def members(gen: ViperGenerator, requests=MEMBERS, **callbacks) -> list[Member]:
     return [Member(gen.prepare(req), **callbacks) for req in requests]
 
