@@ -21,7 +21,7 @@ from bot.core.results import ResultFlows, is_personalised, result_rows
 from bot.core.servers import Place, ServerFlows
 from bot.core.types import Delivery, MemberRef, Posted, Submitted, Update
 from bot.queue import Progress
-from storage.store import JobRecord, Member
+from storage.store import JobRecord, Member, MemberSettings
 from viper.contracts import jobs
 from viper.contracts.errors import InvalidArgument, JobCancelled, NotYours, ViperError
 from viper.contracts.states import JobKind, JobState
@@ -78,7 +78,7 @@ class ImagineFlows(ResultFlows, ServerFlows):
         )
         personalised = bool(liked or disliked) and request.strength != 0
         return await self.submit_request(who, member, request, chat_ref, action="imagine", personalised=personalised,
-                                         profiles=params.profiles, place=place)
+                                         profiles=params.profiles, place=place, defaults=defaults)
 
     @property
     def _max_steps(self) -> int:
@@ -87,7 +87,7 @@ class ImagineFlows(ResultFlows, ServerFlows):
     async def submit_request(
         self, who: MemberRef, member: Member, request: jobs.GenerateRequest, chat_ref: dict | None, *,
         action: str, personalised: bool, parent: str | None = None, profiles: list[str] | None = None,
-        place: Place | None = None,
+        place: Place | None = None, defaults: MemberSettings | None = None,
     ) -> Submitted:
         """Record and queue one generation for `member` (an /imagine, or an action on an image),
         within the member's queued-images cap and the limits of `place`. The stored recipe leaves
@@ -99,7 +99,8 @@ class ImagineFlows(ResultFlows, ServerFlows):
                 f"you already have {len(busy)} images on the way; wait for one to arrive first", argument="queue"
             )
         chat_ref = dict(chat_ref or {})
-        if (await self.store.member_settings(member.id)).delivery == "private":
+        defaults = defaults or await self.store.member_settings(member.id)  # /imagine has read them already
+        if defaults.delivery == "private":
             chat_ref["private"] = True
         if place is not None and place.nsfw_channel:
             chat_ref["nsfw_channel"] = True
